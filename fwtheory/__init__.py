@@ -1,0 +1,43 @@
+"""fwtheory: finite-width perturbation theory for deep networks at initialization.
+
+Derive the leading 1/n corrections (four-point vertex V, NLO kernel G1, NTK
+fluctuations A, B, cross-correlators D, F, ...) symbolically, evaluate them
+across depth, and validate them against Monte Carlo simulation of Gaussian and
+Haar-orthogonal networks. Conventions: Roberts, Yaida, Hanin, *The Principles
+of Deep Learning Theory* (arXiv:2106.10165).
+
+Heavy submodules (sympy derivations, numba samplers) load on first use so that
+``import fwtheory`` stays fast.
+"""
+
+from importlib import import_module
+from importlib.metadata import PackageNotFoundError, version
+
+from .activations import Activation, get_activation
+from .errors import AccuracyWarning, FwtheoryError, NumericalError, ParameterError
+from .network import Network
+
+try:
+    __version__ = version("fwtheory")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0+unknown"
+
+# public name -> submodule that defines it (PEP 562 lazy loading)
+_LAZY = {}
+
+__all__ = [
+    "Activation", "get_activation", "Network", "FwtheoryError", "ParameterError",
+    "NumericalError", "AccuracyWarning", "__version__",
+] + sorted(_LAZY)
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'fwtheory' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,0 +1,335 @@
+"""Activation functions: symbolic form, fast numeric derivatives, kinks.
+
+Every activation carries
+
+* ``expr``: its sympy form in the symbol :data:`Z` (piecewise activations as
+  ``sympy.Piecewise`` so that sympy differentiates them branch by branch);
+* ``derivatives(x, order)``: vectorized float64 values of sigma, sigma',
+  sigma'', sigma''' (closed forms for the built-ins, lambdified sympy
+  derivatives for custom expressions);
+* ``kinks``: the points where a derivative jumps (empty for smooth ones), used
+  by the Gaussian-expectation engine to split integrals exactly;
+* ``code``/``slope``: an integer dispatch code and parameter for the numba
+  Monte Carlo kernels (``code == -1`` for custom expressions).
+
+Built-ins: linear, relu, leaky_relu(slope), tanh, sin, erf, sigmoid, softplus,
+gelu (exact erf form z*Phi(z)), swish (alias silu). Custom activations are
+sympy expressions in ``z``, given as strings (``"z*tanh(z)"``) or sympy
+objects.
+"""
+
+__all__ = ["Activation", "get_activation", "BUILTIN_NAMES", "Z"]
+
+import math
+import re
+from functools import cached_property
+
+import numpy as np
+from scipy import special
+
+from .errors import ParameterError
+
+
+def __getattr__(name):  # PEP 562: the sympy symbol z without importing sympy up front
+    if name == "Z":
+        return _z()
+    raise AttributeError(name)
+
+
+def _z():
+    import sympy
+
+    return sympy.Symbol("z", real=True)
+
+_SQRT2 = math.sqrt(2.0)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+
+# Integer codes understood by the numba kernels in fwtheory.mc._kernels.
+CODES = {
+    "linear": 0, "relu": 1, "leaky_relu": 2, "tanh": 3, "sin": 4, "erf": 5,
+    "sigmoid": 6, "softplus": 7, "gelu": 8, "swish": 9,
+}
+BUILTIN_NAMES = tuple(CODES) + ("silu",)
+
+
+class Activation:
+    """An activation function sigma with its derivatives.
+
+    Instances are immutable and hashable by ``(name, expr)``; construct them
+    with :func:`get_activation`.
+    """
+
+    __slots__ = ("name", "_source", "kinks", "code", "slope", "__dict__")
+
+    def __init__(self, name, source, kinks=(), code=-1, slope=0.0):
+        # ``source``: a sympy expression, or a zero-argument callable building
+        # it (built-ins: sympy is imported only when the expression is needed).
+        object.__setattr__(self, "name", str(name))
+        object.__setattr__(self, "_source", source)
+        object.__setattr__(self, "kinks", tuple(sorted(float(k) for k in kinks)))
+        object.__setattr__(self, "code", int(code))
+        object.__setattr__(self, "slope", float(slope))
+
+    def __setattr__(self, key, value):
+        if key in Activation.__slots__[:-1]:
+            raise AttributeError("Activation is immutable")
+        object.__setattr__(self, key, value)
+
+    def __repr__(self):
+        return f"Activation({self.name!r})"
+
+    def __eq__(self, other):
+        if not isinstance(other, Activation):
+            return NotImplemented
+        if self.code >= 0 or other.code >= 0:
+            return (self.name, self.code, self.slope) == (other.name, other.code, other.slope)
+        return self.expr == other.expr
+
+    def __hash__(self):
+        return hash((self.name, self.code, self.slope))
+
+    def __reduce__(self):
+        return (get_activation, (self.name,))
+
+    @cached_property
+    def expr(self):
+        """sympy form of sigma in the symbol z (real)."""
+        return self._source() if callable(self._source) else self._source
+
+    # ------------------------------------------------------------------ numeric
+    @property
+    def is_builtin(self):
+        return self.code >= 0
+
+    @property
+    def is_smooth(self):
+        return not self.kinks
+
+    def __call__(self, x):
+        return self.derivatives(x, 0)[0]
+
+    def derivatives(self, x, order=3):
+        """Return an array of shape ``(order + 1,) + x.shape`` holding
+        sigma^(k)(x) for k = 0..order (float64, vectorized)."""
+        if not 0 <= order <= 3:
+            raise ParameterError("order", f"must be in [0, 3], got {order}")
+        x = np.asarray(x, dtype=float)
+        if self.code >= 0:
+            return _builtin_derivatives(self.code, self.slope, x, order)
+        out = np.empty((order + 1,) + x.shape)
+        for k in range(order + 1):
+            out[k] = np.broadcast_to(self._numpy_funcs[k](x), x.shape)
+        return out
+
+    def derivative(self, k):
+        """Return a vectorized float64 callable for sigma^(k), k = 0..3."""
+        return lambda x: self.derivatives(x, k)[k]
+
+    @cached_property
+    def sympy_derivatives(self):
+        import sympy
+
+        Z = _z()
+        """sympy forms of sigma, sigma', sigma'', sigma''' (branchwise for
+        piecewise activations)."""
+        out = [self.expr]
+        for _ in range(3):
+            out.append(sympy.piecewise_fold(sympy.diff(out[-1], Z)))
+        return tuple(out)
+
+    @cached_property
+    def _numpy_funcs(self):
+        import sympy
+
+        mods = [{"Heaviside": lambda x, h0=0.5: np.heaviside(x, h0)}, "scipy", "numpy"]
+        return tuple(sympy.lambdify(_z(), d, modules=mods) for d in self.sympy_derivatives)
+
+    @cached_property
+    def _mpmath_funcs(self):
+        import mpmath
+        import sympy
+
+        mods = [{"Heaviside": lambda x, h0=0.5: mpmath.mpf(1) if x > 0 else (
+            mpmath.mpf(0) if x < 0 else mpmath.mpf(h0))}, "mpmath"]
+        return tuple(sympy.lambdify(_z(), d, modules=mods) for d in self.sympy_derivatives)
+
+    def mp_derivative(self, k):
+        """Return an mpmath callable for sigma^(k) (working precision of the
+        caller's mpmath context); used by the high-precision oracle."""
+        return self._mpmath_funcs[k]
+
+    def taylor_coefficients(self, order=5):
+        """Taylor coefficients sigma_k = sigma^(k)(0), k = 0..order, as floats.
+
+        Convention of ../shared/theory.md Sec. 1.7: sigma(z) = sum_k sigma_k z^k / k!.
+        Raises :class:`ParameterError` for activations with a kink at 0.
+        """
+        import sympy
+
+        if any(abs(k) < 1e-300 for k in self.kinks):
+            raise ParameterError("activation", f"{self.name} has a kink at z = 0; no Taylor expansion")
+        Z = _z()
+        series = sympy.series(self.expr, Z, 0, order + 1).removeO()
+        return [float(series.coeff(Z, k) * sympy.factorial(k)) for k in range(order + 1)]
+
+
+# ---------------------------------------------------------------- built-ins
+def _builtin_derivatives(code, slope, x, order):
+    out = np.empty((order + 1,) + x.shape)
+    if code == 0:  # linear
+        vals = (x, np.ones_like(x), np.zeros_like(x), np.zeros_like(x))
+    elif code in (1, 2):  # relu, leaky relu
+        a = 0.0 if code == 1 else slope
+        pos = x >= 0  # sigma'(0) = 1, as sympy's Piecewise gives
+        vals = (np.where(pos, x, a * x), np.where(pos, 1.0, a), np.zeros_like(x), np.zeros_like(x))
+    elif code == 3:  # tanh
+        t = np.tanh(x)
+        s = 1.0 - t * t
+        vals = (t, s, -2.0 * t * s, s * (6.0 * t * t - 2.0))
+    elif code == 4:  # sin
+        s, c = np.sin(x), np.cos(x)
+        vals = (s, c, -s, -c)
+    elif code == 5:  # erf
+        g = _TWO_OVER_SQRT_PI * np.exp(-x * x)
+        vals = (special.erf(x), g, -2.0 * x * g, (4.0 * x * x - 2.0) * g)
+    elif code in (6, 7):  # sigmoid, softplus
+        s = special.expit(x)
+        u = s * (1.0 - s)
+        if code == 6:
+            vals = (s, u, u * (1.0 - 2.0 * s), u * (1.0 - 6.0 * u))
+        else:
+            vals = (np.logaddexp(0.0, x), s, u, u * (1.0 - 2.0 * s))
+    elif code == 8:  # gelu = z Phi(z)
+        phi = _INV_SQRT_2PI * np.exp(-0.5 * x * x)
+        cdf = special.ndtr(x)
+        vals = (x * cdf, cdf + x * phi, phi * (2.0 - x * x), phi * (x * x * x - 4.0 * x))
+    elif code == 9:  # swish = z sigmoid(z)
+        s = special.expit(x)
+        u = s * (1.0 - s)
+        w = 1.0 - 2.0 * s
+        vals = (x * s, s + x * u, u * (2.0 + x * w), u * (w * (3.0 + x * w) - 2.0 * x * u))
+    else:  # pragma: no cover - guarded by get_activation
+        raise ParameterError("activation", f"unknown built-in code {code}")
+    for k in range(order + 1):
+        out[k] = vals[k]
+    return out
+
+
+def _builtin_expr(name, slope):
+    import sympy
+
+    Z = _z()
+    if name in ("relu", "leaky_relu"):
+        return sympy.Piecewise((sympy.nsimplify(slope) * Z, Z < 0), (Z, True))
+    return {
+        "linear": lambda: Z,
+        "tanh": lambda: sympy.tanh(Z),
+        "sin": lambda: sympy.sin(Z),
+        "erf": lambda: sympy.erf(Z),
+        "sigmoid": lambda: 1 / (1 + sympy.exp(-Z)),
+        "softplus": lambda: sympy.log(1 + sympy.exp(Z)),
+        "gelu": lambda: Z * (1 + sympy.erf(Z / sympy.sqrt(2))) / 2,
+        "swish": lambda: Z / (1 + sympy.exp(-Z)),
+    }[name]()
+
+
+_NAME_RE = re.compile(r"^\s*([A-Za-z_]+)\s*(?:\(\s*([^()]*?)\s*\))?\s*$")
+_DEFAULT_LEAKY_SLOPE = 0.01
+
+
+def _builtin(name, param):
+    if name == "silu":
+        name = "swish"
+    if name == "leaky_relu":
+        slope = _DEFAULT_LEAKY_SLOPE if param is None else param
+        if not math.isfinite(slope) or slope < 0:
+            raise ParameterError("activation", f"leaky_relu slope must be a finite number >= 0, got {slope}")
+        return Activation(f"leaky_relu({slope:g})", lambda: _builtin_expr(name, slope),
+                          kinks=(0.0,), code=CODES[name], slope=slope)
+    if param is not None:
+        raise ParameterError("activation", f"{name} takes no parameter, got ({param:g})")
+    kinks = (0.0,) if name == "relu" else ()
+    return Activation(name, lambda: _builtin_expr(name, 0), kinks=kinks, code=CODES[name])
+
+
+def _kinks_of(expr):
+    """Real points where a derivative of ``expr`` may jump."""
+    import sympy
+
+    Z = _z()
+    args = []
+    for node in sympy.preorder_traversal(expr):
+        if isinstance(node, (sympy.Heaviside, sympy.Abs, sympy.sign)):
+            args.append(node.args[0])
+        elif isinstance(node, (sympy.Max, sympy.Min)):
+            a = node.args
+            args.extend(a[i] - a[j] for i in range(len(a)) for j in range(i + 1, len(a)))
+        elif isinstance(node, sympy.Piecewise):
+            for _, cond in node.args:
+                if isinstance(cond, sympy.core.relational.Relational):
+                    args.append(cond.lhs - cond.rhs)
+    points = set()
+    for a in args:
+        for r in sympy.solve(sympy.Eq(a, 0), Z):
+            if r.is_real:
+                points.add(float(r))
+    return tuple(sorted(points))
+
+
+def _custom(expr, text):
+    import sympy
+
+    Z = _z()
+    free = expr.free_symbols
+    if free != {Z}:
+        names = sorted(str(s) for s in free)
+        raise ParameterError(
+            "activation",
+            f"a custom activation must be an expression in z alone, got {text!r} (free symbols: {names or 'none'})")
+    # Make piecewise pieces explicit so sympy differentiates branchwise.
+    expr = sympy.piecewise_fold(expr.rewrite(sympy.Piecewise)) if expr.has(
+        sympy.Max, sympy.Min, sympy.Abs, sympy.Heaviside, sympy.sign) else expr
+    for probe in (-1.3, 0.0, 0.7, 2.1):
+        val = complex(expr.subs(Z, probe).evalf())
+        if abs(val.imag) > 1e-12 or not math.isfinite(val.real):
+            raise ParameterError("activation", f"{text!r} is not real and finite at z = {probe}")
+    return Activation(str(text), expr, kinks=_kinks_of(expr), code=-1)
+
+
+def get_activation(spec):
+    """Return an :class:`Activation` from a name, ``"leaky_relu(0.1)"``, a
+    string expression in ``z`` or a sympy expression.
+
+    Raises :class:`ParameterError` (parameter ``activation``) for an unknown
+    name or an expression that is not a real function of z alone.
+    """
+    if isinstance(spec, Activation):
+        return spec
+    if type(spec).__module__.startswith("sympy"):
+        expr = spec.xreplace({s: _z() for s in spec.free_symbols if s.name == "z"})
+        return _custom(expr, str(spec))
+    if not isinstance(spec, str) or not spec.strip():
+        raise ParameterError("activation", f"must be a built-in name or an expression in z, got {spec!r}")
+    m = _NAME_RE.match(spec)
+    if m and m.group(1).lower() in BUILTIN_NAMES:
+        name, arg = m.group(1).lower(), m.group(2)
+        param = None
+        if arg:
+            try:
+                param = float(arg)
+            except ValueError:
+                raise ParameterError("activation", f"parameter of {name} must be a number, got {arg!r}") from None
+        return _builtin(name, param)
+    if m and m.group(2) is None and m.group(1) != "z":
+        raise ParameterError(
+            "activation",
+            f"unknown activation {spec.strip()!r}; built-ins are {', '.join(BUILTIN_NAMES)}, "
+            "or give an expression in z such as 'z*tanh(z)'")
+    import sympy
+
+    try:
+        expr = sympy.parse_expr(spec, local_dict={"z": _z(), "Z": _z()})
+    except Exception as exc:  # noqa: BLE001 - sympy raises many types
+        raise ParameterError("activation", f"cannot parse expression {spec!r}: {exc}") from None
+    return _custom(expr, spec.strip())

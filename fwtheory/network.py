@@ -1,0 +1,110 @@
+"""The network specification: one immutable object shared by theory and simulation.
+
+Conventions (../shared/theory.md Sec. 1.1 and 1.9; PDLT arXiv:2106.10165 eqs. (4.2)-(4.4)):
+
+    z^(1)_i   = b^(1)_i + sum_j W^(1)_ij x_j
+    z^(l+1)_i = b^(l+1)_i + sum_j W^(l+1)_ij sigma(z^(l)_j)
+
+with E[b b] = C_b, E[W_ij W_ij] = C_W / n_{l-1} (Gaussian ensemble), or
+W = sqrt(C_W) O with O Haar-orthogonal (square layers only). Hidden widths are
+all equal to ``width``; the input dimension ``input_dim`` (n0) defaults to
+``width``. The NTK learning-rate tensor is lambda_b for every bias and
+lambda_W / n_{l-1} for every weight of layer l.
+"""
+
+__all__ = ["Network", "ENSEMBLES"]
+
+from dataclasses import dataclass, replace
+
+from .activations import Activation, get_activation
+from .errors import ParameterError, check_int, check_real
+
+ENSEMBLES = ("gaussian", "orthogonal")
+
+
+def _ensemble(name, value):
+    if not isinstance(value, str) or value.lower() not in ENSEMBLES:
+        raise ParameterError(name, f"must be one of {', '.join(ENSEMBLES)}, got {value!r}")
+    return value.lower()
+
+
+@dataclass(frozen=True)
+class Network:
+    """A fully-connected network at initialization.
+
+    Parameters
+    ----------
+    activation : str, sympy expression or Activation
+        Built-in name (``"tanh"``, ``"leaky_relu(0.1)"``...) or expression in z.
+    depth : int
+        Number of layers L >= 1 (layer L is the output layer).
+    width : int
+        Hidden width n >= 1 (every layer l = 1..L has n neurons).
+    input_dim : int, optional
+        Input dimension n0 >= 1; defaults to ``width``.
+    C_b : float
+        Bias variance, >= 0.
+    C_W : float
+        Weight variance times fan-in, > 0.
+    lambda_b, lambda_W : float
+        NTK learning rates (>= 0) of biases and of weights (per weight
+        lambda_W / n_{l-1}).
+    ensemble : {"gaussian", "orthogonal"}
+        Weight ensemble of layers 2..L.
+    first_layer : {"gaussian", "orthogonal"}, optional
+        Ensemble of the first layer; defaults to ``ensemble``. An orthogonal
+        first layer needs ``input_dim == width``.
+    """
+
+    activation: Activation
+    depth: int
+    width: int
+    input_dim: int = None
+    C_b: float = 0.0
+    C_W: float = 1.0
+    lambda_b: float = 0.0
+    lambda_W: float = 1.0
+    ensemble: str = "gaussian"
+    first_layer: str = None
+
+    def __post_init__(self):
+        set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731
+        set_("activation", get_activation(self.activation))
+        set_("depth", check_int("depth", self.depth, lower=1))
+        set_("width", check_int("width", self.width, lower=1))
+        n0 = self.width if self.input_dim is None else self.input_dim
+        set_("input_dim", check_int("input_dim", n0, lower=1))
+        set_("C_b", check_real("C_b", self.C_b, lower=0.0))
+        set_("C_W", check_real("C_W", self.C_W, lower=0.0, lower_open=True))
+        set_("lambda_b", check_real("lambda_b", self.lambda_b, lower=0.0))
+        set_("lambda_W", check_real("lambda_W", self.lambda_W, lower=0.0))
+        set_("ensemble", _ensemble("ensemble", self.ensemble))
+        first = self.ensemble if self.first_layer is None else self.first_layer
+        set_("first_layer", _ensemble("first_layer", first))
+        if self.first_layer == "orthogonal" and self.input_dim != self.width:
+            raise ParameterError(
+                "first_layer",
+                f"an orthogonal first layer needs square weights, input_dim == width; "
+                f"got input_dim={self.input_dim}, width={self.width} "
+                "(use first_layer='gaussian' or input_dim=width)")
+
+    def replace(self, **changes):
+        """Return a copy with some parameters changed (validated again)."""
+        if "ensemble" in changes and "first_layer" not in changes and self.first_layer == self.ensemble:
+            changes["first_layer"] = None
+        return replace(self, **changes)
+
+    def to_dict(self):
+        """Plain-JSON dictionary of all parameters."""
+        return {
+            "activation": self.activation.name,
+            "depth": self.depth,
+            "width": self.width,
+            "input_dim": self.input_dim,
+            "C_b": self.C_b,
+            "C_W": self.C_W,
+            "lambda_b": self.lambda_b,
+            "lambda_W": self.lambda_W,
+            "ensemble": self.ensemble,
+            "first_layer": self.first_layer,
+        }

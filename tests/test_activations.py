@@ -1,0 +1,52 @@
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import sympy
+
+from fwtheory.activations import BUILTIN_NAMES, Z, get_activation
+from fwtheory.errors import ParameterError
+
+NAMES = [n for n in BUILTIN_NAMES] + ["leaky_relu(0.3)", "z*tanh(z)", "Max(0, z)**2", "exp(-z**2)"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_numeric_derivatives_match_sympy(name):
+    act = get_activation(name)
+    x = np.linspace(-4.0, 4.0, 17) + 0.013  # avoid evaluating exactly at a kink
+    got = act.derivatives(x, 3)
+    for k, expr in enumerate(act.sympy_derivatives):
+        ref = np.array([float(expr.subs(Z, xx).evalf(30)) for xx in x])
+        np.testing.assert_allclose(got[k], ref, rtol=1e-13, atol=1e-14)
+
+
+def test_kinks():
+    assert get_activation("relu").kinks == (0.0,)
+    assert get_activation("leaky_relu(0.1)").kinks == (0.0,)
+    assert get_activation("tanh").kinks == ()
+    assert get_activation("Max(z, 1) - 1").kinks == (1.0,)
+    assert get_activation("Abs(z + 2)").kinks == (-2.0,)
+
+
+def test_taylor_coefficients_tanh():
+    # tanh z = z - z^3/3 + 2 z^5/15: sigma_3 = -2, sigma_5 = 16
+    assert get_activation("tanh").taylor_coefficients(5) == pytest.approx([0, 1, 0, -2, 0, 16])
+
+
+@pytest.mark.parametrize("bad", ["foo", "z + y", "", "log(z)", "tanh(0.5)", "relu(2)", "leaky_relu(-1)"])
+def test_bad_activation_names_the_parameter(bad):
+    with pytest.raises(ParameterError, match="activation"):
+        get_activation(bad)
+
+
+def test_sympy_expression_input():
+    z = sympy.Symbol("z")
+    act = get_activation(z * sympy.tanh(z))
+    assert act(np.array([1.0]))[0] == pytest.approx(np.tanh(1.0))
+
+
+def test_import_is_light():
+    code = "import sys, fwtheory; fwtheory.get_activation('tanh')([0.1]); print('sympy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
