@@ -23,7 +23,9 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0+unknown"
 
 # public name -> submodule that defines it (PEP 562 lazy loading)
-_LAZY = {}
+_LAZY = {
+    "derive": ".symbolic",
+}
 
 __all__ = [
     "Activation", "get_activation", "Network", "FwtheoryError", "ParameterError",

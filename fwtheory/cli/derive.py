@@ -1,0 +1,49 @@
+"""``fwtheory derive``: print derived single-input recursions."""
+
+NAMES = ("K", "G1", "V", "Theta", "Theta1", "D", "F", "A", "B")
+
+
+def add_parser(sub):
+    p = sub.add_parser(
+        "derive", help="derive a correlator's layer-to-layer recursion (sympy)",
+        description="Derive the single-input recursion of a correlator from the layer map and the "
+                    "weight ensemble (Wick pairings or orthogonal Weingarten calculus).")
+    p.add_argument("name", nargs="?", default="all", choices=NAMES + ("all",),
+                   help="correlator (default: all)")
+    p.add_argument("--ensemble", default="gaussian", choices=("gaussian", "orthogonal"))
+    p.add_argument("--latex", action="store_true", help="print LaTeX")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args):
+    import sympy
+
+    from .._io import dumps_json
+    from ..symbolic import derive
+
+    names = NAMES if args.name == "all" else (args.name,)
+    recs = [derive(k, args.ensemble) for k in names]
+    if args.json:
+        print(dumps_json({
+            "ensemble": args.ensemble,
+            "recursions": {r.name: {
+                "expr": sympy.sstr(r.expr), "latex": sympy.latex(r.expr),
+                "dependencies": list(r.dependencies),
+                "initial": {k: sympy.sstr(v) for k, v in r.initial.items()},
+                "initial_exact": {k: sympy.sstr(v) for k, v in r.initial_exact.items()},
+            } for r in recs}}))
+        return 0
+    print(f"# single-input recursions, {args.ensemble} weights; layer-l quantities on the right,")
+    print("# <...> = Gaussian expectation at K^(l); s = sigma, t = sigma', u = sigma'', z = preactivation")
+    for r in recs:
+        if args.latex:
+            print(r.latex())
+            for first, v in r.initial.items():
+                print(r"%% layer 1 (%s first layer): %s" % (first, sympy.latex(v)))
+        else:
+            print(str(r))
+            init = ", ".join(f"{first} first layer: {sympy.sstr(v)}" for first, v in r.initial.items())
+            print(f"    layer 1 ({init}); depends on {', '.join(r.dependencies) or 'nothing'}")
+    return 0

@@ -1,0 +1,17 @@
+"""Symbolic layer: derive finite-width recursions with sympy.
+
+Never imports the Monte Carlo package. Public entry points: :func:`derive`,
+:func:`dependency_graph`, the ensembles' moment rules and the symbols.
+"""
+
+from .derivation import NAMES, Recursion, dependency_graph, derive, expectation
+from .ensembles import coset_type, pair_partitions, weingarten_orthogonal, weingarten_table
+from .symbols import (CORRELATOR_SYMBOLS, C_W, C_b, GaussianMoment, lambda_W, lambda_b, moment,
+                      moments_in, q0)
+
+__all__ = [
+    "derive", "dependency_graph", "expectation", "Recursion", "NAMES",
+    "pair_partitions", "coset_type", "weingarten_orthogonal", "weingarten_table",
+    "CORRELATOR_SYMBOLS", "C_W", "C_b", "lambda_W", "lambda_b", "q0", "GaussianMoment",
+    "moment", "moments_in",
+]

@@ -1,0 +1,350 @@
+"""Derive the single-input 1/n recursions from the layer map and the ensemble.
+
+The derivation follows PDLT (arXiv:2106.10165) Ch. 4 and 8, step by step:
+
+1. **Layer map** (theory.md Sec. 1.1 and the NTK forward equation, Sec. 1.9):
+
+       z_i      = b_i + sum_j W_ij s_j                                 (s = sigma(z^(l)))
+       Hhat_ik  = delta_ik [lambda_b + (lambda_W/n) sum_j s_j^2]
+                  + sum_{j1 j2} W_{i j1} W_{k j2} t_{j1} t_{j2} Hhat^(l)_{j1 j2}   (t = sigma'(z^(l)))
+
+   The NTK line is the chain rule: d z_i / d b_m = delta_im, d z_i / d W_mj =
+   delta_im s_j, and d z_i / d theta = sum_j W_ij t_j d z^(l)_j / d theta for the
+   parameters theta below, contracted with lambda_b, lambda_W/n_l.
+2. **Ensemble average** over W and b given layer l (:mod:`.ensembles`: Wick
+   pairings, or the orthogonal Weingarten function exact in n).
+3. **Index coincidences**: every remaining sum over neurons j1..jm of layer l is
+   split into set partitions (which indices coincide), with exact counts
+   n (n-1) ... (n-p+1).
+4. **Layer-l effective theory** (:mod:`.effective`) for each pattern.
+5. **Expansion** in eps = 1/n, keeping orders 1 and 1/n, and the connected
+   combinations that define each correlator (:mod:`fwtheory.quantities`).
+
+Only equal hidden widths are treated (n_l = n_{l-1} = n), the setting of the
+issue and of Day, Kahn, Roberts (arXiv:2310.07765) for orthogonal weights.
+"""
+
+__all__ = ["derive", "Recursion", "expectation", "TARGETS", "NAMES", "dependency_graph"]
+
+import itertools
+from dataclasses import dataclass
+from functools import lru_cache
+
+import sympy
+
+from ..errors import ParameterError
+from .effective import EPS, add_powers, layer_expectation, truncate
+from .ensembles import get_ensemble, n
+from .symbols import C_W, C_b, CORRELATOR_SYMBOLS, GaussianMoment, lambda_W, lambda_b, q0
+
+NAMES = ("K", "G1", "V", "Theta", "Theta1", "D", "F", "A", "B")
+
+_SIGMA = (1, 0, 0, 0, 0)
+_SIGMA_PRIME = (0, 1, 0, 0, 0)
+
+
+# --------------------------------------------------------------------- terms
+class _Term:
+    """coeff * prod W[row, col] * prod b[row] * sum_{dummies} prod site(d) * prod H(d1, d2)."""
+
+    __slots__ = ("coeff", "W", "b", "site", "H")
+
+    def __init__(self, coeff, W=(), b=(), site=None, H=()):
+        self.coeff = coeff
+        self.W = tuple(W)
+        self.b = tuple(b)
+        self.site = dict(site or {})
+        self.H = tuple(H)
+
+    def __mul__(self, other):
+        site = dict(self.site)
+        for d, p in other.site.items():
+            site[d] = add_powers(site.get(d, (0,) * 5), p)
+        return _Term(self.coeff * other.coeff, self.W + other.W, self.b + other.b, site,
+                     self.H + other.H)
+
+
+class _Fresh:
+    def __init__(self):
+        self.count = itertools.count()
+
+    def __call__(self):
+        return next(self.count)
+
+
+def _preactivation(label, fresh, first_layer):
+    """z_i = b_i + sum_j W_ij s_j (s_j = x_j in the first layer)."""
+    j = fresh()
+    return [_Term(sympy.Integer(1), b=(label,)),
+            _Term(sympy.Integer(1), W=((label, j),), site={j: _SIGMA})]
+
+
+def _ntk(label1, label2, fresh, first_layer):
+    """NTK forward equation (theory.md Sec. 1.9); in the first layer only the
+    layer's own parameters contribute (the input is fixed)."""
+    terms = []
+    if label1 == label2:
+        j = fresh()
+        terms.append(_Term(lambda_b))
+        terms.append(_Term(lambda_W / n, site={j: (2, 0, 0, 0, 0)}))
+    if not first_layer:
+        j1, j2 = fresh(), fresh()
+        site = {j1: _SIGMA_PRIME}
+        site[j2] = add_powers(site.get(j2, (0,) * 5), _SIGMA_PRIME)
+        terms.append(_Term(sympy.Integer(1), W=((label1, j1), (label2, j2)), site=site,
+                           H=((j1, j2),)))
+    return terms
+
+
+_FIELDS = {"z": _preactivation, "H": _ntk}
+
+
+def _expand_fields(fields, first_layer):
+    """Multiply out a product of fields, e.g. [("z", "i"), ("H", "i", "k")]."""
+    fresh = _Fresh()
+    products = [_Term(sympy.Integer(1))]
+    for kind, *labels in fields:
+        options = _FIELDS[kind](*labels, fresh, first_layer)
+        products = [a * b for a in products for b in options]
+    return products
+
+
+# ----------------------------------------------------------------- averaging
+def _double_factorial(k):
+    return sympy.factorial2(k - 1) if k > 0 else sympy.Integer(1)
+
+
+def _average_bias(term):
+    """E over the Gaussian biases: prod_labels (m-1)!! C_b^(m/2)."""
+    coeff = sympy.Integer(1)
+    for label in set(term.b):
+        m = term.b.count(label)
+        if m % 2:
+            return None
+        coeff *= _double_factorial(m) * C_b ** (m // 2)
+    return coeff
+
+
+class _UnionFind:
+    def __init__(self):
+        self.parent = {}
+
+    def find(self, a):
+        self.parent.setdefault(a, a)
+        while self.parent[a] != a:
+            self.parent[a] = self.parent[self.parent[a]]
+            a = self.parent[a]
+        return a
+
+    def union(self, a, b):
+        self.parent[self.find(a)] = self.find(b)
+
+
+def _average_weights(term, ensemble):
+    """Yield (coeff, site, H) after averaging over W and b: the column pairing
+    identifies dummy indices."""
+    bias = _average_bias(term)
+    if bias is None:
+        return
+    rows = [r for r, _ in term.W]
+    cols = [c for _, c in term.W]
+    for coeff, _row_pairs, col_pairs in ensemble.pairings(rows, n, C_W):
+        uf = _UnionFind()
+        for d in term.site:
+            uf.find(d)
+        for a, b in col_pairs:
+            uf.union(cols[a], cols[b])
+        site = {}
+        for d, p in term.site.items():
+            r = uf.find(d)
+            site[r] = add_powers(site.get(r, (0,) * 5), p)
+        H = tuple((uf.find(a), uf.find(b)) for a, b in term.H)
+        for a, b in H:
+            site.setdefault(a, (0,) * 5)
+            site.setdefault(b, (0,) * 5)
+        yield term.coeff * bias * coeff, site, H
+
+
+def _set_partitions(items):
+    items = list(items)
+    if not items:
+        yield []
+        return
+    first, rest = items[0], items[1:]
+    for part in _set_partitions(rest):
+        for idx in range(len(part)):
+            yield part[:idx] + [[first] + part[idx]] + part[idx + 1:]
+        yield [[first]] + part
+
+
+def _falling(p):
+    out = sympy.Integer(1)
+    for k in range(p):
+        out *= n - k
+    return out
+
+
+@lru_cache(maxsize=4096)
+def _eps_series(rational_in_n, order):
+    """Series in eps = 1/n of a rational function of n, up to eps**order."""
+    expr = sympy.cancel(rational_in_n.subs(n, 1 / EPS))
+    ser = sympy.series(expr, EPS, 0, order + 1).removeO()
+    lowest = min((t.as_coeff_exponent(EPS)[1] for t in sympy.Add.make_args(sympy.expand(ser))),
+                 default=0)
+    if lowest < 0:
+        raise AssertionError(f"scaling error: {rational_in_n} grows with n")
+    return sympy.expand(ser)
+
+
+def _input_sum(power):
+    """sum_j x_j^power over the input (first layer): n q0 for power 2."""
+    if power == (0,) * 5:
+        return n
+    if power == (2, 0, 0, 0, 0):
+        return n * q0
+    # any other input moment would make the first layer depend on more than |x|:
+    # the symbol makes such a dependence visible in the result (none arises).
+    return sympy.Symbol("S_%d" % power[0])
+
+
+def expectation(fields, ensemble, first_layer=False, order=1):
+    """E[prod fields] at layer l+1 as a polynomial in EPS (= 1/n) up to ``order``.
+
+    ``fields``: tuple like (("z", "i"), ("z", "i"), ("z", "k"), ("z", "k"));
+    distinct labels are distinct neurons. ``first_layer=True`` averages the
+    first layer over its weights with the input x fixed; the result is then
+    returned exactly, as a rational function of n = n0, not expanded.
+    """
+    return _expectation(tuple(tuple(f) for f in fields), get_ensemble(ensemble).name,
+                        first_layer, order)
+
+
+@lru_cache(maxsize=None)
+def _expectation(fields, ensemble_name, first_layer, order):
+    ensemble = get_ensemble(ensemble_name)
+    total = sympy.Integer(0)
+    for term in _expand_fields(fields, first_layer):
+        for coeff, site, H in _average_weights(term, ensemble):
+            sym, nfac = coeff.as_independent(n, as_Add=False)
+            if first_layer:
+                value = nfac
+                for p in site.values():
+                    value *= _input_sum(p)
+                total += sym * sympy.cancel(value)
+                continue
+            dummies = sorted(site)
+            for blocks in _set_partitions(dummies):
+                block_of = {d: idx for idx, blk in enumerate(blocks) for d in blk}
+                sites = [(0,) * 5 for _ in blocks]
+                for d, p in site.items():
+                    sites[block_of[d]] = add_powers(sites[block_of[d]], p)
+                pairs = [(block_of[a], block_of[b]) for a, b in H]
+                scalar = _eps_series(sympy.cancel(nfac * _falling(len(blocks))), order)
+                total += sym * scalar * layer_expectation(sites, pairs)
+    if first_layer:
+        return sympy.factor(sympy.together(total))  # exact in n = n0
+    return truncate(sympy.expand(total), order)
+
+
+# ------------------------------------------------------------------- targets
+Z_I, Z_K = ("z", "i"), ("z", "k")
+H_II, H_KK, H_IK = ("H", "i", "i"), ("H", "k", "k"), ("H", "i", "k")
+
+#: name -> (joint fields, disconnected factors or None, order in 1/n), i != k.
+TARGETS = {
+    "K": ((Z_I, Z_I), None, 0),
+    "G1": ((Z_I, Z_I), None, 1),
+    "V": ((Z_I, Z_I, Z_K, Z_K), ((Z_I, Z_I), (Z_K, Z_K)), 1),
+    "Theta": ((H_II,), None, 0),
+    "Theta1": ((H_II,), None, 1),
+    "D": ((H_II, Z_K, Z_K), ((H_II,), (Z_K, Z_K)), 1),
+    "F": ((H_IK, Z_I, Z_K), None, 1),
+    "A": ((H_II, H_KK), ((H_II,), (H_KK,)), 1),
+    "B": ((H_IK, H_IK), None, 1),
+}
+
+
+def _coefficient(fields, disconnected, order, ensemble):
+    joint = expectation(fields, ensemble)
+    if disconnected is not None:
+        a = expectation(disconnected[0], ensemble)
+        b = expectation(disconnected[1], ensemble)
+        joint = truncate(sympy.expand(joint - a * b), 1)
+    return sympy.expand(joint).coeff(EPS, order)
+
+
+def _first_layer_value(fields, disconnected, order, ensemble):
+    """Exact layer-1 value of a correlator (fixed input, n = n0 = fan-in):
+    order 0 gives E itself; order 1 gives n (E - lim E)."""
+    joint = expectation(fields, ensemble, first_layer=True)
+    if disconnected is not None:
+        joint -= (expectation(disconnected[0], ensemble, first_layer=True)
+                  * expectation(disconnected[1], ensemble, first_layer=True))
+    joint = sympy.factor(sympy.together(joint))
+    if order == 0:
+        return joint
+    return sympy.factor(sympy.together(n * (joint - sympy.limit(joint, n, sympy.oo))))
+
+
+def _tidy(expr):
+    syms = [CORRELATOR_SYMBOLS[k] for k in NAMES]
+    return sympy.collect(sympy.expand(expr), syms)
+
+
+@dataclass(frozen=True)
+class Recursion:
+    """The derived layer-to-layer recursion of one correlator.
+
+    ``expr`` gives the layer-(l+1) value in terms of layer-l correlator symbols
+    (:data:`~fwtheory.symbolic.symbols.CORRELATOR_SYMBOLS`), the parameters
+    ``C_b, C_W, lambda_b, lambda_W`` and Gaussian-moment symbols at K^(l).
+    ``initial`` maps the first-layer ensemble to the layer-1 value (in q0 and
+    the parameters); ``initial_exact`` keeps its exact n dependence.
+    """
+
+    name: str
+    ensemble: str
+    expr: sympy.Expr
+    initial: dict
+    initial_exact: dict
+
+    @property
+    def dependencies(self):
+        """Correlators of layer l that the layer-(l+1) value depends on (K
+        whenever a Gaussian moment at K^(l) occurs)."""
+        free = self.expr.free_symbols
+        uses_k = bool(self.expr.atoms(GaussianMoment))
+        return tuple(k for k in NAMES
+                     if CORRELATOR_SYMBOLS[k] in free or (k == "K" and uses_k))
+
+    def __str__(self):
+        return f"{self.name}^(l+1) = {sympy.sstr(self.expr)}"
+
+    def latex(self):
+        lhs = {"G1": r"G^{\{1\}}", "Theta": r"\Theta", "Theta1": r"\Theta^{\{1\}}"}.get(
+            self.name, self.name)
+        return r"%s^{(\ell+1)} = %s" % (lhs, sympy.latex(self.expr))
+
+
+@lru_cache(maxsize=None)
+def derive(name, ensemble="gaussian"):
+    """Derive the single-input recursion of correlator ``name`` for ``ensemble``.
+
+    ``name`` is one of K, G1, V, Theta, Theta1, D, F, A, B
+    (normalizations: :mod:`fwtheory.quantities`). Returns a :class:`Recursion`.
+    """
+    if name not in TARGETS:
+        raise ParameterError("name", f"must be one of {', '.join(NAMES)}, got {name!r}")
+    ens = get_ensemble(ensemble).name
+    fields, disconnected, order = TARGETS[name]
+    expr = _tidy(_coefficient(fields, disconnected, order, ens))
+    initial, exact = {}, {}
+    for first in ("gaussian", "orthogonal"):
+        exact[first] = _first_layer_value(fields, disconnected, order, first)
+        initial[first] = sympy.factor(sympy.limit(exact[first], n, sympy.oo))
+    return Recursion(name, ens, expr, initial, exact)
+
+
+def dependency_graph(ensemble="gaussian"):
+    """{name: dependencies} for all correlators of ``ensemble``."""
+    return {k: derive(k, ensemble).dependencies for k in NAMES}

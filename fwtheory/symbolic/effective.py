@@ -1,0 +1,130 @@
+"""The layer-l effective theory: joint expectations of neurons of layer l to O(1/n).
+
+At layer l the preactivations z_j and the NTK entries Hhat_{jk} are, to
+O(1/n), a nearly-Gaussian family fixed by its first cumulants
+(PDLT arXiv:2106.10165 Ch. 4 and 8; ../shared/theory.md Sec. 1.5, 1.6, 1.10):
+
+    kappa(z_a, z_b)            = delta_ab (K + G1/n)
+    kappa(z_a, z_b, z_c, z_d)  = (V/n) (delta_ab delta_cd + delta_ac delta_bd + delta_ad delta_bc)
+    E[Hhat_ab]                 = delta_ab (Theta + Theta1/n)
+    kappa(dH_ab, z_c, z_d)     = (1/n) (delta_ab delta_cd D + delta_ac delta_bd F + delta_ad delta_bc F)
+    kappa(dH_ab, dH_cd)        = (1/n) (delta_ab delta_cd A + delta_ac delta_bd B + delta_ad delta_bc B)
+
+with dH = Hhat - E[Hhat]; all other connected correlators are O(1/n^2).
+Expectations of products of single-neuron functions f_a(z_a) at *distinct*
+neurons a then follow by Gaussian integration by parts, with the identities
+(theory.md Sec. 1.2) <f''>_K = 2 d<f>/dK, <f''''>_K = 4 d^2<f>/dK^2 and
+<f'>_K = <z f>_K / K:
+
+    E[prod_a f_a]        = prod <f_a> + (1/n) [ sum_a (G1 d<f_a> + (V/2) d^2<f_a>) prod_{b!=a} <f_b>
+                                               + V sum_{a<b} d<f_a> d<f_b> prod_{c!=a,b} <f_c> ]
+    E[dH_aa prod f]      = (1/n) [ (D + 2F) d<f_a> prod_{b!=a} + D sum_{c!=a} d<f_c> prod_{b!=c} ]
+    E[dH_ab prod f]      = (1/n) F <z f_a><z f_b> / K^2 prod_{c!=a,b} <f_c>        (a != b)
+    E[dH dH prod f]      = kappa(dH, dH) prod <f>
+
+(the first line is the finite-width expansion of Les Houches Thm 4.2 quoted
+in theory.md Sec. 1.6). Single-neuron functions are monomials in sigma,
+sigma', sigma'', sigma''' and z at the neuron, so every expectation is a
+polynomial in :class:`~fwtheory.symbolic.symbols.GaussianMoment` symbols.
+"""
+
+__all__ = ["EPS", "layer_expectation", "add_powers"]
+
+from itertools import combinations
+
+import sympy
+
+from .symbols import CORRELATOR_SYMBOLS as S
+from .symbols import moment
+
+EPS = sympy.Symbol("epsilon", positive=True)  # 1/n of the layer below
+
+_ZERO = (0, 0, 0, 0, 0)
+
+
+def add_powers(p, q):
+    return tuple(a + b for a, b in zip(p, q))
+
+
+def _m(powers, dk=0):
+    return moment(*powers, dk=dk)
+
+
+def _zm(powers):
+    """<f'>_K = <z f>_K / K for the monomial f of ``powers``."""
+    return moment(*add_powers(powers, (0, 0, 0, 0, 1))) / S["K"]
+
+
+def _prod_except(values, skip):
+    out = sympy.Integer(1)
+    for idx, v in enumerate(values):
+        if idx not in skip:
+            out *= v
+    return out
+
+
+def _product_expectation(sites):
+    """E[prod_a f_a(z_a)] at distinct neurons, to O(eps) (see module docstring)."""
+    mean = [_m(p) for p in sites]
+    d1 = [_m(p, 1) for p in sites]
+    d2 = [_m(p, 2) for p in sites]
+    lead = _prod_except(mean, ())
+    corr = sympy.Integer(0)
+    for a in range(len(sites)):
+        corr += (S["G1"] * d1[a] + S["V"] / 2 * d2[a]) * _prod_except(mean, {a})
+    for a, b in combinations(range(len(sites)), 2):
+        corr += S["V"] * d1[a] * d1[b] * _prod_except(mean, {a, b})
+    return lead + EPS * corr
+
+
+def _one_fluctuation(sites, a, b):
+    """E[dH_ab prod f] / eps."""
+    mean = [_m(p) for p in sites]
+    if a == b:
+        out = (S["D"] + 2 * S["F"]) * _m(sites[a], 1) * _prod_except(mean, {a})
+        for c in range(len(sites)):
+            if c != a:
+                out += S["D"] * _m(sites[c], 1) * _prod_except(mean, {c})
+        return out
+    return S["F"] * _zm(sites[a]) * _zm(sites[b]) * _prod_except(mean, {a, b})
+
+
+def _two_fluctuations(sites, h1, h2):
+    """E[dH_h1 dH_h2 prod f] / eps."""
+    (a, b), (c, d) = h1, h2
+    kappa = (S["A"] * int(a == b and c == d) + S["B"] * int(a == c and b == d)
+             + S["B"] * int(a == d and b == c))
+    return kappa * _prod_except([_m(p) for p in sites], ())
+
+
+def layer_expectation(sites, ntk_pairs):
+    """E[prod_a f_a(z_a) prod_(a,b) Hhat_ab] at layer l, to O(eps).
+
+    ``sites``: list of power tuples, one per distinct neuron (block);
+    ``ntk_pairs``: list of (a, b) block indices of NTK entries.
+    Returns a sympy expression polynomial in EPS, truncated after EPS**1.
+    """
+    mean_ntk = S["Theta"] + EPS * S["Theta1"]
+    total = sympy.Integer(0)
+    m = len(ntk_pairs)
+    diagonal = [a == b for a, b in ntk_pairs]
+    for r in range(0, min(m, 2) + 1):
+        for fluct in combinations(range(m), r):
+            rest = [h for h in range(m) if h not in fluct]
+            if not all(diagonal[h] for h in rest):
+                continue  # an off-diagonal entry has zero mean
+            prefactor = mean_ntk ** len(rest)
+            if r == 0:
+                value = _product_expectation(sites)
+            elif r == 1:
+                value = EPS * _one_fluctuation(sites, *ntk_pairs[fluct[0]])
+            else:
+                value = EPS * _two_fluctuations(sites, ntk_pairs[fluct[0]], ntk_pairs[fluct[1]])
+            total += prefactor * value
+    return truncate(sympy.expand(total), 1)
+
+
+def truncate(expr, order):
+    """Drop powers of EPS above ``order`` from a polynomial in EPS."""
+    poly = sympy.Poly(expr, EPS)
+    return sum((c * EPS ** k for (k,), c in poly.terms() if k <= order), sympy.Integer(0))

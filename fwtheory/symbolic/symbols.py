@@ -1,0 +1,108 @@
+"""sympy symbols of the symbolic layer.
+
+* network parameters ``C_b, C_W, lambda_b, lambda_W`` and the input norm ``q0``;
+* layer-l correlators ``K, G1, V, Theta, Theta1, D, F, A, B`` (single input,
+  normalizations of :mod:`fwtheory.quantities`);
+* :class:`GaussianMoment`: the symbol for
+  d^k/dK^k < sigma^a sigma'^b sigma''^c sigma'''^e z^d >_K, the Gaussian
+  expectation at the layer-l kernel K (../shared/theory.md Sec. 1.2).
+"""
+
+__all__ = [
+    "C_b", "C_W", "lambda_b", "lambda_W", "q0", "CORRELATOR_SYMBOLS", "GaussianMoment",
+    "moment", "moments_in",
+]
+
+import re
+
+import sympy
+
+C_b = sympy.Symbol("C_b", nonnegative=True)
+C_W = sympy.Symbol("C_W", positive=True)
+lambda_b = sympy.Symbol("lambda_b", nonnegative=True)
+lambda_W = sympy.Symbol("lambda_W", nonnegative=True)
+q0 = sympy.Symbol("q0", nonnegative=True)
+
+CORRELATOR_SYMBOLS = {
+    "K": sympy.Symbol("K", positive=True),
+    "G1": sympy.Symbol("G1", real=True),
+    "V": sympy.Symbol("V", real=True),
+    "Theta": sympy.Symbol("Theta", positive=True),
+    "Theta1": sympy.Symbol("Theta1", real=True),
+    "D": sympy.Symbol("D", real=True),
+    "F": sympy.Symbol("F", real=True),
+    "A": sympy.Symbol("A", real=True),
+    "B": sympy.Symbol("B", real=True),
+}
+
+_FACTORS = ("s", "t", "u", "v", "z")  # sigma, sigma', sigma'', sigma''', z
+_LATEX = (r"\sigma", r"\sigma'", r"\sigma''", r"\sigma'''", "z")
+_NAME_RE = re.compile(r"^M\[(\d+),(\d+),(\d+),(\d+),(\d+)\|(\d+)\]$")
+
+
+class GaussianMoment(sympy.Symbol):
+    """d^dk/dK^dk <sigma^a sigma'^b sigma''^c sigma'''^e z^d>_K as a sympy symbol.
+
+    ``powers = (a, b, c, e, d)``. The name encodes the powers, so the symbol
+    survives pickling and sympy's caching. Printed as ``<s^2 t^2>`` (s = sigma,
+    t = sigma', u = sigma'', v = sigma''') and ``d<...>/dK``.
+    """
+
+    def __new__(cls, powers, dk=0, **_assumptions):
+        if isinstance(powers, str):
+            name = powers
+        else:
+            powers = tuple(int(p) for p in powers)
+            name = "M[%d,%d,%d,%d,%d|%d]" % (powers + (int(dk),))
+        if not _NAME_RE.match(name):
+            raise ValueError(f"bad GaussianMoment name {name!r}")
+        return super().__new__(cls, name, real=True)
+
+    def __getnewargs__(self):
+        return (self.name,)
+
+    @property
+    def powers(self):
+        return tuple(int(g) for g in _NAME_RE.match(self.name).groups()[:5])
+
+    @property
+    def dk(self):
+        return int(_NAME_RE.match(self.name).group(6))
+
+    def _monomial(self, names, latex):
+        parts = []
+        for sym, p in zip(names, self.powers):
+            if p == 1:
+                parts.append(sym)
+            elif p > 1:
+                parts.append(f"{sym}^{{{p}}}" if latex else f"{sym}^{p}")
+        return " ".join(parts) or "1"
+
+    def _sympystr(self, printer):
+        body = f"<{self._monomial(_FACTORS, False)}>"
+        if self.dk == 0:
+            return body
+        return f"d{body}/dK" if self.dk == 1 else f"d^{self.dk}{body}/dK^{self.dk}"
+
+    def _latex(self, printer):
+        body = r"\langle %s \rangle_K" % self._monomial(_LATEX, True)
+        if self.dk == 0:
+            return body
+        if self.dk == 1:
+            return r"\partial_K %s" % body
+        return r"\partial_K^{%d} %s" % (self.dk, body)
+
+    _pretty = None
+
+
+def moment(s=0, t=0, u=0, v=0, z=0, dk=0):
+    """GaussianMoment for sigma^s sigma'^t sigma''^u sigma'''^v z^z; ``1`` for
+    the empty monomial (and ``0`` for its K-derivatives)."""
+    if s == t == u == v == z == 0:
+        return sympy.Integer(1) if dk == 0 else sympy.Integer(0)
+    return GaussianMoment((s, t, u, v, z), dk)
+
+
+def moments_in(expr):
+    """The GaussianMoment symbols that occur in ``expr``, sorted by name."""
+    return sorted((a for a in expr.atoms(GaussianMoment)), key=lambda m: m.name)

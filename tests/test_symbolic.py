@@ -1,0 +1,168 @@
+"""The derived recursions against hand-typed literature forms (oracles live here only).
+
+References: ../shared/theory.md Sec. 1.5 (V), 1.6 (G1), 1.9 (Theta, Theta1), 1.10 (D, F, A, B:
+Gaussian), 2.3 (orthogonal), 3 (Weingarten). Where the sheet writes <sigma'^2 + sigma sigma''>,
+the engine writes the equal <z sigma sigma'>/K (Gaussian integration by parts).
+"""
+
+import pytest
+import sympy
+
+from fwtheory.errors import ParameterError
+from fwtheory.symbolic import (CORRELATOR_SYMBOLS as S, C_W, C_b, lambda_W, lambda_b, q0, derive,
+                               dependency_graph, moment, pair_partitions, weingarten_table)
+from fwtheory.symbolic.derivation import expectation
+from fwtheory.symbolic.ensembles import n
+
+K, G1, V, Th, Th1, D, F, A, B = (S[k] for k in ("K", "G1", "V", "Theta", "Theta1", "D", "F", "A", "B"))
+
+s2, s4 = moment(s=2), moment(s=4)
+t2, t4 = moment(t=2), moment(t=4)
+s2t2 = moment(s=2, t=2)
+chi_par = C_W * moment(s=2, dk=1)          # C_W d<sigma^2>/dK           (Sec. 1.7)
+chi_perp = C_W * t2                         # C_W <sigma'^2>              (Sec. 1.7)
+dchi_perp = C_W * moment(t=2, dk=1)         # d chi_perp / dK
+d2chi_perp = C_W * moment(t=2, dk=2)
+dOmega = lambda_W / C_W * chi_par + Th * dchi_perp   # d<Omega>/dK, Sec. 1.10
+sigma_prime_sq_plus = moment(s=1, t=1, z=1) / K      # <sigma'^2 + sigma sigma''> by parts
+
+GAUSSIAN = {
+    "K": C_b + C_W * s2,
+    "Theta": lambda_b + lambda_W * s2 + chi_perp * Th,
+    "V": C_W**2 * (s4 - s2**2) + chi_par**2 * V,
+    "G1": chi_par * G1 + C_W / 2 * V * moment(s=2, dk=2),
+    "Theta1": (chi_perp * Th1 + lambda_W / C_W * chi_par * G1 + lambda_W / 2 * V * moment(s=2, dk=2)
+               + Th * (G1 * dchi_perp + V / 2 * d2chi_perp) + (D + 2 * F) * dchi_perp),
+    "F": C_W**2 * s2t2 * Th + C_W**2 * sigma_prime_sq_plus**2 * F,
+    "B": C_W**2 * t4 * Th**2 + chi_perp**2 * B,
+    "D": (lambda_W * C_W * (s4 - s2**2) + C_W**2 * Th * (s2t2 - s2 * t2)
+          + chi_par * chi_perp * D + chi_par * V * dOmega),
+    "A": (lambda_W**2 * (s4 - s2**2) + 2 * lambda_W * C_W * Th * (s2t2 - s2 * t2)
+          + C_W**2 * Th**2 * (t4 - t2**2) + chi_perp**2 * A + V * dOmega**2
+          + 2 * chi_perp * D * dOmega),
+}
+ORTHOGONAL = dict(GAUSSIAN)
+ORTHOGONAL.update({
+    "V": C_W**2 * (s4 - 3 * s2**2) + chi_par**2 * V,
+    "F": C_W**2 * (s2t2 - s2 * t2) * Th + C_W**2 * sigma_prime_sq_plus**2 * F,
+    "B": C_W**2 * (t4 - t2**2) * Th**2 + chi_perp**2 * B,
+})
+
+
+@pytest.mark.parametrize("ensemble, table", [("gaussian", GAUSSIAN), ("orthogonal", ORTHOGONAL)])
+@pytest.mark.parametrize("name", ["K", "Theta", "V", "G1", "Theta1", "D", "F", "A", "B"])
+def test_derived_equals_reference(name, ensemble, table):
+    derived = derive(name, ensemble).expr
+    assert sympy.simplify(sympy.expand(derived - table[name])) == 0
+
+
+def test_first_layer_values():
+    # Gaussian first layer: exactly Gaussian, deterministic NTK (Sec. 1.1)
+    for name in ("G1", "V", "Theta1", "D", "F", "A", "B"):
+        assert derive(name).initial["gaussian"] == 0
+    assert sympy.simplify(derive("K").initial["gaussian"] - (C_b + C_W * q0)) == 0
+    assert sympy.simplify(derive("Theta").initial["gaussian"] - (lambda_b + lambda_W * q0)) == 0
+    # orthogonal first layer: z on a sphere, V^(1) = -2 (C_W q0)^2 n/(n+2) exactly (Sec. 2.2)
+    rec = derive("V", "orthogonal")
+    assert sympy.simplify(rec.initial_exact["orthogonal"] + 2 * (C_W * q0) ** 2 * n / (n + 2)) == 0
+    assert sympy.simplify(rec.initial["orthogonal"] + 2 * (C_W * q0) ** 2) == 0
+
+
+def _linear_moments(expr, K_value):
+    """Substitute the Gaussian moments of sigma(z) = z: <z^m>_K = (m-1)!! K^(m/2)."""
+    kk = sympy.Symbol("kk", positive=True)
+    subs = {}
+    for m in expr.atoms(type(moment(s=1))):
+        a, b, c, e, d = m.powers
+        if c or e:
+            val = sympy.Integer(0)
+        else:
+            p = a + d
+            val = sympy.Integer(0) if p % 2 else sympy.factorial2(p - 1) * kk ** sympy.Rational(p, 2)
+        subs[m] = sympy.diff(val, kk, m.dk).subs(kk, K_value)
+    return expr.xreplace(subs)
+
+
+def test_linear_gaussian_reproduces_exact_deep_linear_expansion():
+    # PDLT eq. (3.25): E[z^4] = 3 K^2 (1 + 2/n)^(l-1) exactly; to O(1/n): 3K^2 (1 + 2(l-1)/n),
+    # and E[z^4] - 3 E[z^2]^2 = 3V/n with E[z^2] = K exactly.
+    cw, q = sympy.Rational(3, 2), sympy.Rational(7, 5)
+    rec = derive("V").expr.subs({C_W: cw, C_b: 0})
+    g1 = derive("G1").expr.subs({C_W: cw, C_b: 0})
+    Kl, Vl, G1l = cw * q, sympy.Integer(0), sympy.Integer(0)
+    eps = sympy.Symbol("eps")
+    for layer in range(1, 7):
+        exact = 3 * Kl**2 * (1 + 2 * eps) ** (layer - 1)
+        first_order = sympy.series(exact, eps, 0, 2).removeO()
+        assert sympy.simplify(3 * (Kl**2 + Vl * eps) - first_order) == 0
+        assert G1l == 0
+        Vl, G1l = (_linear_moments(rec, Kl).subs(V, Vl),
+                   _linear_moments(g1, Kl).subs({V: Vl, G1: G1l}))
+        Kl = cw * Kl
+
+
+def test_linear_orthogonal_V_is_minus_two_K_squared():
+    cw = sympy.Rational(5, 4)
+    rec = derive("V", "orthogonal").expr.subs({C_W: cw, C_b: 0})
+    Kl = cw * q0
+    Vl = derive("V", "orthogonal").initial["orthogonal"].subs(C_W, cw)
+    for _ in range(6):
+        assert sympy.simplify(Vl + 2 * Kl**2) == 0
+        Vl = _linear_moments(rec, Kl).subs(V, Vl)
+        Kl = cw * Kl
+
+
+def test_weingarten_values():
+    # ../shared/theory.md Sec. 3 (Collins-Sniady; haarpy test table)
+    w2 = weingarten_table(2)
+    assert sympy.simplify(w2[(1, 1)] - (n + 1) / (n * (n - 1) * (n + 2))) == 0
+    assert sympy.simplify(w2[(2,)] + 1 / (n * (n - 1) * (n + 2))) == 0
+    w3 = weingarten_table(3)
+    assert w3[(1, 1, 1)].subs(n, 7) == sympy.Rational(68, 20790)
+    assert w3[(2, 1)].subs(n, 7) == sympy.Rational(-1, 2310)
+    assert w3[(3,)].subs(n, 7) == sympy.Rational(2, 20790)
+    w4 = weingarten_table(4)
+    den = n * (n - 1) * (n - 2) * (n - 3) * (n + 1) * (n + 2) * (n + 4) * (n + 6)
+    assert sympy.simplify(w4[(1, 1, 1, 1)] - (n + 3) * (n**2 + 6 * n + 1) / (
+        n * (n - 1) * (n - 3) * (n + 1) * (n + 2) * (n + 4) * (n + 6))) == 0
+    assert sympy.simplify(w4[(2, 1, 1)] + (n**3 + 6 * n**2 + 3 * n - 6) / den) == 0
+    assert sympy.simplify(w4[(2, 2)] - (n**2 + 5 * n + 18) / den) == 0
+    assert sympy.simplify(w4[(3, 1)] - 2 / ((n - 1) * (n - 2) * (n - 3) * (n + 1) * (n + 2) * (n + 6))) == 0
+    assert sympy.simplify(w4[(4,)] + (5 * n + 6) / den) == 0
+
+
+def test_haar_entry_moments_from_pairings():
+    from fwtheory.symbolic.ensembles import OrthogonalEnsemble
+
+    def moment_of(rows, cols):
+        total = 0
+        for coeff, p, q in OrthogonalEnsemble().pairings(rows, n, 1):
+            if all(cols[a] == cols[b] for a, b in q):
+                total += coeff
+        return sympy.factor(total)
+
+    assert sympy.simplify(moment_of((1, 1, 1, 1), (1, 1, 1, 1)) - 3 / (n * (n + 2))) == 0
+    assert sympy.simplify(moment_of((1, 1, 2, 2), (1, 1, 2, 2)) - (n + 1) / (n * (n - 1) * (n + 2))) == 0
+    assert sympy.simplify(moment_of((1, 1, 1, 1), (1, 1, 2, 2)) - 1 / (n * (n + 2))) == 0
+    assert len(pair_partitions(range(8))) == 105
+
+
+def test_dependency_graph():
+    g = dependency_graph("gaussian")
+    assert set(g["K"]) == {"K"} and set(g["V"]) == {"K", "V"} and set(g["G1"]) == {"K", "G1", "V"}
+    assert set(g["B"]) == {"K", "Theta", "B"} and set(g["F"]) == {"K", "Theta", "F"}
+    assert set(g["Theta1"]) == {"K", "G1", "V", "Theta", "Theta1", "D", "F"}
+    assert set(g["A"]) == {"K", "V", "Theta", "D", "A"}
+
+
+def test_expectation_of_second_moment_is_exact_kernel_plus_G1():
+    e = expectation((("z", "i"), ("z", "i")), "gaussian")
+    eps = sympy.Symbol("epsilon", positive=True)
+    assert sympy.simplify(e - (C_b + C_W * (s2 + eps * (G1 * moment(s=2, dk=1) + V / 2 * moment(s=2, dk=2))))) == 0
+
+
+def test_bad_names():
+    with pytest.raises(ParameterError, match="name"):
+        derive("X")
+    with pytest.raises(ParameterError, match="ensemble"):
+        derive("V", "unitary")
