@@ -36,7 +36,8 @@ def run(args):
             } for r in recs}}))
         return 0
     print(f"# single-input recursions, {args.ensemble} weights; layer-l quantities on the right,")
-    print("# <...> = Gaussian expectation at K^(l); s = sigma, t = sigma', u = sigma'', z = preactivation")
+    print("# <...> = Gaussian expectation at K^(l); s = sigma, t = sigma', u = sigma'', z = preactivation;")
+    print("# dK[<...>], dK2[<...>] = first and second derivatives with respect to K")
     for r in recs:
         if args.latex:
             print(r.latex())

@@ -45,7 +45,8 @@ class GaussianMoment(sympy.Symbol):
 
     ``powers = (a, b, c, e, d)``. The name encodes the powers, so the symbol
     survives pickling and sympy's caching. Printed as ``<s^2 t^2>`` (s = sigma,
-    t = sigma', u = sigma'', v = sigma''') and ``d<...>/dK``.
+    t = sigma', u = sigma'', v = sigma''') and ``dK[<...>]``, ``dK2[<...>]`` for the
+    first and second K-derivatives.
     """
 
     def __new__(cls, powers, dk=0, **_assumptions):
@@ -82,7 +83,7 @@ class GaussianMoment(sympy.Symbol):
         body = f"<{self._monomial(_FACTORS, False)}>"
         if self.dk == 0:
             return body
-        return f"d{body}/dK" if self.dk == 1 else f"d^{self.dk}{body}/dK^{self.dk}"
+        return f"dK[{body}]" if self.dk == 1 else f"dK{self.dk}[{body}]"
 
     def _latex(self, printer):
         body = r"\langle %s \rangle_K" % self._monomial(_LATEX, True)
