@@ -1,0 +1,295 @@
+"""Leading-order finite-width theory across depth: evaluate the derived recursions.
+
+:func:`predict` compiles the single-input recursions produced by
+:func:`fwtheory.symbolic.derive` (the single source of truth; nothing is
+re-typed here) and iterates them layer by layer:
+
+1. K^(l) from the derived K recursion (nonlinear, sequential quadrature);
+2. all Gaussian moments the recursions need, at every K^(l) at once;
+3. Theta^(l) (affine in Theta given K);
+4. the 1/n coefficients X = (G1, V, Theta1, D, F, A, B), which the derivation
+   makes affine: X^(l+1) = c_l + M_l X^(l), with c_l, M_l lambdified from the
+   sympy expressions and evaluated for all layers in one vectorized call.
+
+Normalizations: :mod:`fwtheory.quantities` (PDLT arXiv:2106.10165; the 1/n at
+layer l is 1/n_{l-1}). ``precision="mpmath"`` runs the same compiled
+recursions with mpmath moments and arithmetic.
+"""
+
+__all__ = ["predict", "Prediction"]
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+
+from .errors import NumericalError, ParameterError, check_int, check_real
+from .network import Network
+from .quantities import CORRELATORS, FLUCTUATIONS, ratio_values
+
+
+# ------------------------------------------------------------------ compile
+@dataclass(frozen=True)
+class _Compiled:
+    """Lambdified pieces of the derived recursions of one ensemble."""
+
+    moments: tuple            # GaussianMoment symbols, in argument order
+    kernel_step: object       # f(K, moments..., params) -> K^(l+1)
+    ntk_affine: object        # f(K, moments..., params) -> (a, b): Theta' = a + b Theta
+    fluct_affine: object      # f(K, Theta, moments..., params) -> (c[7], M[7][7])
+    initial: dict             # first-layer ensemble -> f(q0, params) -> values dict
+    sympy_pieces: dict = field(repr=False)
+
+
+def _param_symbols():
+    from .symbolic import C_W, C_b, lambda_W, lambda_b
+
+    return (C_b, C_W, lambda_b, lambda_W)
+
+
+@lru_cache(maxsize=None)
+def _compile(ensemble, backend):
+    import sympy
+
+    from .symbolic import CORRELATOR_SYMBOLS as S
+    from .symbolic import derive, moments_in, q0
+
+    recs = {k: derive(k, ensemble) for k in CORRELATORS}
+    params = _param_symbols()
+    moments = tuple(sorted({m for r in recs.values() for m in moments_in(r.expr)},
+                           key=lambda m: (m.dk, m.name)))
+    K, Th = S["K"], S["Theta"]
+    fl = [S[k] for k in FLUCTUATIONS]
+    modules = "mpmath" if backend == "mpmath" else "numpy"
+
+    def lam(args, expr):
+        return sympy.lambdify(args, expr, modules=modules, dummify=True, cse=True)
+
+    kernel_expr = recs["K"].expr
+    theta_expr = sympy.expand(recs["Theta"].expr)
+    theta_b = theta_expr.coeff(Th, 1)
+    theta_a = sympy.expand(theta_expr - theta_b * Th)
+    if Th in theta_a.free_symbols or Th in theta_b.free_symbols:
+        raise AssertionError("derived Theta recursion is not affine in Theta")
+    c_vec, m_mat = [], []
+    for k in FLUCTUATIONS:
+        expr = sympy.expand(recs[k].expr)
+        row = [expr.coeff(x, 1) for x in fl]
+        const = sympy.expand(expr - sum(r * x for r, x in zip(row, fl)))
+        if any(x in e.free_symbols for e in row + [const] for x in fl):
+            raise AssertionError(f"derived {k} recursion is not affine in the 1/n coefficients")
+        c_vec.append(const)
+        m_mat.append(row)
+    args = (K, Th) + moments + params
+    initial = {}
+    for first in ("gaussian", "orthogonal"):
+        exprs = [recs[k].initial[first] for k in CORRELATORS]
+        initial[first] = lam((q0,) + params, exprs)
+    return _Compiled(
+        moments=moments,
+        kernel_step=lam((K,) + moments + params, kernel_expr),
+        ntk_affine=lam((K,) + moments + params, [theta_a, theta_b]),
+        fluct_affine=lam(args, [c_vec, m_mat]),
+        initial=initial,
+        sympy_pieces={"K": kernel_expr, "Theta": (theta_a, theta_b), "c": c_vec, "M": m_mat},
+    )
+
+
+# ------------------------------------------------------------------ results
+@dataclass(frozen=True)
+class Prediction:
+    """Per-layer leading-order correlators of one network (layers 1..L).
+
+    ``values[name]`` for name in K, G1, V, Theta, Theta1, D, F, A, B (arrays of
+    shape (L,), or lists of mpf for ``precision="mpmath"``), ``ratios`` the
+    dimensionless ratios of :data:`fwtheory.quantities.RATIOS`.
+    """
+
+    network: Network
+    input_norm: float
+    layers: np.ndarray
+    values: dict
+    precision: str = "float64"
+
+    def __getitem__(self, name):
+        return self.values[name]
+
+    def __getattr__(self, name):
+        values = self.__dict__.get("values", {})
+        if name in values:
+            return values[name]
+        raise AttributeError(name)
+
+    @property
+    def ratios(self):
+        return ratio_values({k: np.asarray(v, dtype=float) for k, v in self.values.items()})
+
+    def finite_width(self, width=None):
+        """Finite-width moments implied at width n (default: the network's),
+        with n_{l-1} = input_dim for layer 1 (quantities.py conventions)."""
+        n = np.full(len(self.layers), float(width or self.network.width))
+        if width is None:
+            n[0] = self.network.input_dim
+        v = {k: np.asarray(x, dtype=float) for k, x in self.values.items()}
+        ez2 = v["K"] + v["G1"] / n
+        return {
+            "E[z^2]": ez2,
+            "E[z^4]": 3 * ez2**2 + 3 * v["V"] / n,
+            "Cov(z_i^2, z_k^2)": v["V"] / n,
+            "E[H_ii]": v["Theta"] + v["Theta1"] / n,
+            "Var(H_ii)": (v["A"] + 2 * v["B"]) / n,
+            "Cov(H_ii, H_kk)": v["A"] / n,
+            "E[H_ik^2]": v["B"] / n,
+            "Cov(H_ii, z_k^2)": v["D"] / n,
+            "E[H_ik z_i z_k]": v["F"] / n,
+        }
+
+    def to_dict(self):
+        out = {"network": dict(self.network.to_dict(), input_norm=self.input_norm),
+               "precision": self.precision,
+               "layers": [int(x) for x in self.layers]}
+        for k in CORRELATORS:
+            out[k] = [float(x) for x in self.values[k]]
+        out["ratios"] = {k: v.tolist() for k, v in self.ratios.items()}
+        out["finite_width"] = {k: v.tolist() for k, v in self.finite_width().items()}
+        return out
+
+
+# ------------------------------------------------------------------ evaluate
+def predict(network, input_norm=1.0, precision="float64", dps=30):
+    """Leading-order correlators of ``network`` at every layer.
+
+    Parameters
+    ----------
+    network : Network
+    input_norm : float
+        q0 = |x|^2 / n0 >= 0, so K^(1) = C_b + C_W q0 and Theta^(1) = lambda_b + lambda_W q0.
+    precision : {"float64", "mpmath"}
+        ``"mpmath"`` evaluates the same compiled recursions with mpmath moments at
+        ``dps`` digits (an oracle for the float64 path).
+
+    Returns
+    -------
+    Prediction
+    """
+    if not isinstance(network, Network):
+        raise ParameterError("network", f"must be a fwtheory.Network, got {type(network).__name__}")
+    q0 = check_real("input_norm", input_norm, lower=0.0)
+    if precision not in ("float64", "mpmath"):
+        raise ParameterError("precision", f"must be 'float64' or 'mpmath', got {precision!r}")
+    dps = check_int("dps", dps, lower=15)
+    if precision == "mpmath":
+        return _predict_mpmath(network, q0, dps)
+    return _predict_float(network, q0)
+
+
+def _params(network):
+    return (network.C_b, network.C_W, network.lambda_b, network.lambda_W)
+
+
+def _moment_table(compiled, act, K, expect):
+    """Evaluate every moment of ``compiled`` at the kernel values K (grouped by dk)."""
+    out = [None] * len(compiled.moments)
+    for dk in (0, 1, 2):
+        idx = [i for i, m in enumerate(compiled.moments) if m.dk == dk]
+        if not idx:
+            continue
+        vals = expect(act, K, [compiled.moments[i].powers for i in idx], dk)
+        for j, i in enumerate(idx):
+            out[i] = vals[j]
+    return out
+
+
+def _check(name, values, layers):
+    bad = ~np.isfinite(values)
+    if bad.any():
+        first = int(layers[np.argmax(bad)])
+        raise NumericalError(f"{name} overflowed (non-finite) at layer {first}; the network is "
+                             "too deep or too chaotic for float64 at these parameters")
+
+
+def _predict_float(network, q0):
+    from .gauss import expect_monomials
+
+    comp = _compile(network.ensemble, "numpy")
+    act, L, params = network.activation, network.depth, _params(network)
+    layers = np.arange(1, L + 1)
+    init = [float(x) for x in comp.initial[network.first_layer](q0, *params)]
+    init = dict(zip(CORRELATORS, init))
+    # 1. kernel: sequential
+    K = np.empty(L)
+    K[0] = init["K"]
+    kernel_moments = [(i, m) for i, m in enumerate(comp.moments)]
+    need = {m for m in comp.moments if m in comp.sympy_pieces["K"].free_symbols}
+    for layer in range(L - 1):
+        if not (np.isfinite(K[layer]) and K[layer] > 0):
+            _check("K", K[: layer + 1], layers)
+            raise NumericalError(f"K collapsed to {K[layer]:g} at layer {layer + 1}; "
+                                 "Gaussian expectations need K > 0")
+        args = []
+        for _, m in kernel_moments:
+            args.append(expect_monomials(act, K[layer], [m.powers], m.dk)[0] if m in need else 0.0)
+        K[layer + 1] = comp.kernel_step(K[layer], *args, *params)
+    _check("K", K, layers)
+    if np.any(K <= 0):
+        raise NumericalError(f"K reached {K.min():g} <= 0; Gaussian expectations need K > 0")
+    # 2. all moments at all layers
+    moms = _moment_table(comp, act, K, expect_monomials)
+    # 3. NTK mean
+    a, b = (np.broadcast_to(np.asarray(x, dtype=float), (L,))
+            for x in comp.ntk_affine(K, *moms, *params))
+    Theta = np.empty(L)
+    Theta[0] = init["Theta"]
+    for layer in range(L - 1):
+        Theta[layer + 1] = a[layer] + b[layer] * Theta[layer]
+    _check("Theta", Theta, layers)
+    # 4. fluctuations
+    c, M = comp.fluct_affine(K, Theta, *moms, *params)
+    c = np.stack([np.broadcast_to(np.asarray(x, dtype=float), (L,)) for x in c], axis=-1)
+    M = np.stack([np.stack([np.broadcast_to(np.asarray(x, dtype=float), (L,)) for x in row], -1)
+                  for row in M], axis=-2)
+    X = np.empty((L, len(FLUCTUATIONS)))
+    X[0] = [init[k] for k in FLUCTUATIONS]
+    for layer in range(L - 1):
+        X[layer + 1] = c[layer] + M[layer] @ X[layer]
+    values = {"K": K, "Theta": Theta}
+    for j, k in enumerate(FLUCTUATIONS):
+        values[k] = X[:, j].copy()
+        _check(k, values[k], layers)
+    values = {k: values[k] for k in CORRELATORS}
+    return Prediction(network, q0, layers, values, "float64")
+
+
+def _predict_mpmath(network, q0, dps):
+    import mpmath
+
+    from .gauss import expect_monomials_mp
+
+    comp = _compile(network.ensemble, "mpmath")
+    act, L = network.activation, network.depth
+    with mpmath.workdps(dps):
+        params = tuple(mpmath.mpf(p) for p in _params(network))
+        init = dict(zip(CORRELATORS, comp.initial[network.first_layer](mpmath.mpf(q0), *params)))
+        state = {k: init[k] for k in CORRELATORS}
+        values = {k: [] for k in CORRELATORS}
+
+        def expect(act_, K, powers, dk):
+            return [row[0] for row in expect_monomials_mp(act_, [K], powers, dk, dps=dps)]
+
+        for layer in range(L):
+            for k in CORRELATORS:
+                values[k].append(state[k])
+            if layer == L - 1:
+                break
+            K, Th = state["K"], state["Theta"]
+            moms = _moment_table(comp, act, K, expect)
+            a, b = comp.ntk_affine(K, *moms, *params)
+            c, M = comp.fluct_affine(K, Th, *moms, *params)
+            X = [state[k] for k in FLUCTUATIONS]
+            newX = [c[i] + sum(M[i][j] * X[j] for j in range(len(X))) for i in range(len(X))]
+            state = dict(zip(FLUCTUATIONS, newX))
+            state["K"] = comp.kernel_step(K, *moms, *params)
+            state["Theta"] = a + b * Th
+            if not all(mpmath.isfinite(v) for v in state.values()):
+                raise NumericalError(f"non-finite value at layer {layer + 2} (mpmath)")
+    return Prediction(network, q0, np.arange(1, L + 1), values, "mpmath")
