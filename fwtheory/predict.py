@@ -227,14 +227,20 @@ def _predict_float(network, q0):
             raise NumericalError(f"K collapsed to {K[layer]:g} at layer {layer + 1}; "
                                  "Gaussian expectations need K > 0")
         args = []
-        for _, m in kernel_moments:
-            args.append(expect_monomials(act, K[layer], [m.powers], m.dk)[0] if m in need else 0.0)
+        try:
+            for _, m in kernel_moments:
+                args.append(expect_monomials(act, K[layer], [m.powers], m.dk)[0] if m in need else 0.0)
+        except NumericalError as exc:
+            raise NumericalError(f"layer {layer + 1}: {exc}") from exc
         K[layer + 1] = comp.kernel_step(K[layer], *args, *params)
     _check("K", K, layers)
     if np.any(K <= 0):
         raise NumericalError(f"K reached {K.min():g} <= 0; Gaussian expectations need K > 0")
     # 2. all moments at all layers
-    moms = _moment_table(comp, act, K, expect_monomials)
+    try:
+        moms = _moment_table(comp, act, K, expect_monomials)
+    except NumericalError as exc:
+        raise NumericalError(f"Gaussian moments at layers 1..{L}: {exc}") from exc
     # 3. NTK mean
     a, b = (np.broadcast_to(np.asarray(x, dtype=float), (L,))
             for x in comp.ntk_affine(K, *moms, *params))
