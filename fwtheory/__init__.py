@@ -25,6 +25,11 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 # public name -> submodule that defines it (PEP 562 lazy loading)
 _LAZY = {
     "derive": ".symbolic",
+    "predict": ".predict",
+    "Prediction": ".predict",
+    "scale_invariant_solution": ".exact",
+    "kstar0_asymptotics": ".asymptotics",
+    "simulate": ".mc",
 }
 
 __all__ = [

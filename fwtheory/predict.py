@@ -25,7 +25,7 @@ import numpy as np
 
 from .errors import NumericalError, ParameterError, check_int, check_real
 from .network import Network
-from .quantities import CORRELATORS, FLUCTUATIONS, ratio_values
+from .quantities import ALL_CORRELATORS, FLUCTUATIONS, ratio_values
 
 
 # ------------------------------------------------------------------ compile
@@ -54,7 +54,7 @@ def _compile(ensemble, backend):
     from .symbolic import CORRELATOR_SYMBOLS as S
     from .symbolic import derive, moments_in, q0
 
-    recs = {k: derive(k, ensemble) for k in CORRELATORS}
+    recs = {k: derive(k, ensemble) for k in ALL_CORRELATORS}
     params = _param_symbols()
     moments = tuple(sorted({m for r in recs.values() for m in moments_in(r.expr)},
                            key=lambda m: (m.dk, m.name)))
@@ -83,7 +83,7 @@ def _compile(ensemble, backend):
     args = (K, Th) + moments + params
     initial = {}
     for first in ("gaussian", "orthogonal"):
-        exprs = [recs[k].initial[first] for k in CORRELATORS]
+        exprs = [recs[k].initial[first] for k in ALL_CORRELATORS]
         initial[first] = lam((q0,) + params, exprs)
     return _Compiled(
         moments=moments,
@@ -100,7 +100,8 @@ def _compile(ensemble, backend):
 class Prediction:
     """Per-layer leading-order correlators of one network (layers 1..L).
 
-    ``values[name]`` for name in K, G1, V, Theta, Theta1, D, F, A, B (arrays of
+    ``values[name]`` for name in K, G1, V, Theta, Theta1, D, F, A, B and the NTK
+    descendants P, Q, R, S, T, U (arrays of
     shape (L,), or lists of mpf for ``precision="mpmath"``), ``ratios`` the
     dimensionless ratios of :data:`fwtheory.quantities.RATIOS`.
     """
@@ -148,7 +149,7 @@ class Prediction:
         out = {"network": dict(self.network.to_dict(), input_norm=self.input_norm),
                "precision": self.precision,
                "layers": [int(x) for x in self.layers]}
-        for k in CORRELATORS:
+        for k in ALL_CORRELATORS:
             out[k] = [float(x) for x in self.values[k]]
         out["ratios"] = {k: v.tolist() for k, v in self.ratios.items()}
         out["finite_width"] = {k: v.tolist() for k, v in self.finite_width().items()}
@@ -215,7 +216,7 @@ def _predict_float(network, q0):
     act, L, params = network.activation, network.depth, _params(network)
     layers = np.arange(1, L + 1)
     init = [float(x) for x in comp.initial[network.first_layer](q0, *params)]
-    init = dict(zip(CORRELATORS, init))
+    init = dict(zip(ALL_CORRELATORS, init))
     # 1. kernel: sequential
     K = np.empty(L)
     K[0] = init["K"]
@@ -262,7 +263,7 @@ def _predict_float(network, q0):
     for j, k in enumerate(FLUCTUATIONS):
         values[k] = X[:, j].copy()
         _check(k, values[k], layers)
-    values = {k: values[k] for k in CORRELATORS}
+    values = {k: values[k] for k in ALL_CORRELATORS}
     return Prediction(network, q0, layers, values, "float64")
 
 
@@ -275,15 +276,15 @@ def _predict_mpmath(network, q0, dps):
     act, L = network.activation, network.depth
     with mpmath.workdps(dps):
         params = tuple(mpmath.mpf(p) for p in _params(network))
-        init = dict(zip(CORRELATORS, comp.initial[network.first_layer](mpmath.mpf(q0), *params)))
-        state = {k: init[k] for k in CORRELATORS}
-        values = {k: [] for k in CORRELATORS}
+        init = dict(zip(ALL_CORRELATORS, comp.initial[network.first_layer](mpmath.mpf(q0), *params)))
+        state = {k: init[k] for k in ALL_CORRELATORS}
+        values = {k: [] for k in ALL_CORRELATORS}
 
         def expect(act_, K, powers, dk):
             return [row[0] for row in expect_monomials_mp(act_, [K], powers, dk, dps=dps)]
 
         for layer in range(L):
-            for k in CORRELATORS:
+            for k in ALL_CORRELATORS:
                 values[k].append(state[k])
             if layer == L - 1:
                 break

@@ -11,16 +11,33 @@ Single input, layer l, neurons i != k, n = n_{l-1} (the width of the layer
     E[Hhat_ik^2]                          = B/n
     Cov(Hhat_ii, Hhat_kk)                 = A/n
 
-all up to O(1/n^2). The dimensionless ratios below are what saturation and
-growth are judged on.
+all up to O(1/n^2). The NTK descendants (PDLT Ch. 11 and infinity), with the
+dNTK dHhat_{i0 i1 i2} = sum lambda lambda d2z_{i0}[a,b] dz_{i1}[a] dz_{i2}[b] and the
+ddNTKs ddIHhat_{i0 i1 i2 i3} = sum lambda^3 d3z_{i0}[a,b,c] dz_{i1}[a] dz_{i2}[b] dz_{i3}[c],
+ddIIHhat_{i1 i2 i3 i4} = sum lambda^3 d2z_{i1}[a,b] d2z_{i2}[a,c] dz_{i3}[b] dz_{i4}[c]
+(lambda_b per bias, lambda_W/n_{l-1} per weight), are normalized the same way:
+
+    E[dHhat_{i k k} z_i]                  = P/n
+    E[dHhat_{i i k} z_k]                  = Q/n      (= E[dHhat_{i k i} z_k])
+    E[ddIHhat_{i i k k}]                  = R/n      (symmetric in the last three slots)
+    E[ddIIHhat_{i i k k}]                 = S/n
+    E[ddIIHhat_{i k i k}]                 = T/n
+    E[ddIIHhat_{i k k i}]                 = U/n
+
+i.e. E[dHhat_{i0 i1 i2} z_{i3}] = (1/n)(d_{i0 i3} d_{i1 i2} P + d_{i0 i1} d_{i2 i3} Q + d_{i0 i2} d_{i1 i3} Q),
+E[ddIIHhat_{i1 i2 i3 i4}] = (1/n)(d_{12} d_{34} S + d_{13} d_{24} T + d_{14} d_{23} U).
+The dimensionless ratios below are what saturation and growth are judged on.
 """
 
-__all__ = ["CORRELATORS", "LEADING", "FLUCTUATIONS", "RATIOS", "ratio_values"]
+__all__ = ["CORRELATORS", "DESCENDANTS", "ALL_CORRELATORS", "LEADING", "FLUCTUATIONS", "RATIOS",
+           "DESCENDANT_RATIOS", "ALL_RATIOS", "ratio_values"]
 
 # order used in result objects and JSON
 CORRELATORS = ("K", "G1", "V", "Theta", "Theta1", "D", "F", "A", "B")
+DESCENDANTS = ("P", "Q", "R", "S", "T", "U")
+ALL_CORRELATORS = CORRELATORS + DESCENDANTS
 LEADING = ("K", "Theta")
-FLUCTUATIONS = ("G1", "V", "Theta1", "D", "F", "A", "B")
+FLUCTUATIONS = ("G1", "V", "Theta1", "D", "F", "A", "B") + DESCENDANTS
 
 # ratio name -> (numerator, denominator factors)
 RATIOS = {
@@ -32,6 +49,17 @@ RATIOS = {
     "D/(K Theta)": ("D", ("K", "Theta")),
     "F/(K Theta)": ("F", ("K", "Theta")),
 }
+# dNTK ~ Theta^2 / K and ddNTK ~ Theta^3 / K^2 per unit z: P z, Q z ~ Theta^2, R, S, T, U ~ Theta^3 / K
+# (name -> (numerator, denominator factors, extra numerator factors))
+DESCENDANT_RATIOS = {
+    "P/Theta^2": ("P", ("Theta", "Theta")),
+    "Q/Theta^2": ("Q", ("Theta", "Theta")),
+    "R K/Theta^3": ("R", ("Theta", "Theta", "Theta"), ("K",)),
+    "S K/Theta^3": ("S", ("Theta", "Theta", "Theta"), ("K",)),
+    "T K/Theta^3": ("T", ("Theta", "Theta", "Theta"), ("K",)),
+    "U K/Theta^3": ("U", ("Theta", "Theta", "Theta"), ("K",)),
+}
+ALL_RATIOS = {**RATIOS, **DESCENDANT_RATIOS}
 
 
 def ratio_values(values):
@@ -39,12 +67,16 @@ def ratio_values(values):
     import numpy as np
 
     out = {}
-    for name, (num, den) in RATIOS.items():
+    for name, spec in ALL_RATIOS.items():
+        num, den, extra = spec[0], spec[1], (spec[2] if len(spec) > 2 else ())
         if num not in values:
             continue
-        d = np.ones_like(np.asarray(values[num], dtype=float))
+        top = np.asarray(values[num], dtype=float)
+        for f in extra:
+            top = top * np.asarray(values[f], dtype=float)
+        d = np.ones_like(top)
         for f in den:
             d = d * np.asarray(values[f], dtype=float)
         with np.errstate(divide="ignore", invalid="ignore"):
-            out[name] = np.asarray(values[num], dtype=float) / d
+            out[name] = top / d
     return out

@@ -166,3 +166,63 @@ def test_bad_names():
         derive("X")
     with pytest.raises(ParameterError, match="ensemble"):
         derive("V", "unitary")
+
+
+# --- NTK descendants (issue 7). Oracle: the single-input reduction of the third-party
+# transcription in ../shared/theory.md Sec. 1.11 and 11 (marked UNVERIFIED there; the Monte Carlo
+# tests in tests/test_mc_descendants.py arbitrate). <sigma'' sigma> + <sigma'^2> = <z sigma sigma'>/K and
+# <sigma''' sigma'> + <sigma''^2> = <z sigma' sigma''>/K by Gaussian integration by parts.
+Pd, Qd, Rd, Sd, Td, Ud = (S[k] for k in "PQRSTU")
+su, st2u, t2u2, t3v, tv, u2 = (moment(s=1, u=1), moment(s=1, t=2, u=1), moment(t=2, u=2),
+                               moment(t=3, v=1), moment(t=1, v=1), moment(u=2))
+stz_K = moment(s=1, t=1, z=1) / K      # <sigma'^2 + sigma sigma''>
+tuz_K = moment(t=1, u=1, z=1) / K      # <sigma''^2 + sigma' sigma'''>
+lam = lambda_W
+F_next = C_W**2 * s2t2 * Th + C_W**2 * stz_K**2 * F   # Gaussian F^(l+1)
+DESCENDANTS = {
+    "P": C_W**2 * st2u * Th**2 + C_W**2 * t2 * (su * Pd + (stz_K - su) * Pd + su * B),
+    "Q": C_W**2 * st2u * Th**2 + lam / C_W * F_next + C_W**2 * t2 * stz_K * Qd
+         + C_W**2 * Th * tuz_K * stz_K * F,
+    "R": (lam * C_W * st2u * Th**2 + C_W * lam * t2 * (su * (B + Pd) + (stz_K - su) * Pd)
+          + C_W**2 * t3v * Th**3 + C_W**2 * t2 * Th * (tv * (B + Pd) + (tuz_K - tv) * Pd)
+          + C_W**2 * t2**2 * Rd),
+    "S": (C_W * lam * t4 * Th**2 + C_W * t2 * (lam * t2 + C_W * Th * u2) * B
+          + C_W**2 * t2u2 * Th**3 + C_W**2 * t2**2 * Sd),
+    "T": (lam**2 * s2t2 * Th + lam**2 * stz_K**2 * F + 2 * C_W * lam * st2u * Th**2
+          + 2 * C_W * lam * Th * stz_K * tuz_K * F + 2 * C_W * lam * t2 * stz_K * Qd
+          + C_W**2 * t2**2 * Td + C_W**2 * t2u2 * Th**3 + C_W**2 * Th**2 * tuz_K**2 * F
+          + 2 * C_W**2 * Th * t2 * tuz_K * Qd),
+    "U": C_W**2 * t2u2 * Th**3 + C_W**2 * t2**2 * Ud,
+}
+
+
+@pytest.mark.parametrize("ensemble", ["gaussian", "orthogonal"])
+@pytest.mark.parametrize("name", list("PQRSTU"))
+def test_descendant_recursions_match_transcription(name, ensemble):
+    derived = derive(name, ensemble)
+    assert sympy.simplify(sympy.expand(derived.expr - DESCENDANTS[name])) == 0
+    # first layer is linear in its parameters: all second derivatives vanish
+    assert derived.initial == {"gaussian": 0, "orthogonal": 0}
+
+
+def test_chain_rule_derives_the_ntk_forward_equation():
+    # theory.md Sec. 1.9: Hhat_ik = delta_ik [lambda_b + (lambda_W/n) sum_j s_j^2]
+    #                              + sum W_ij1 W_kj2 t_j1 t_j2 Hhat_j1j2
+    import itertools
+
+    from fwtheory.symbolic.chain_rule import expand_field
+
+    fresh = itertools.count().__next__
+    diag = expand_field("H", ("i", "i"), fresh, n=n)
+    shapes = sorted((str(t.coeff), len(t.W), tuple(k for k, _ in t.objects),
+                     tuple(sorted(t.site.values()))) for t in diag)
+    assert shapes == sorted([
+        ("lambda_b", 0, (), ()),
+        ("lambda_W/n", 0, (), ((2, 0, 0, 0, 0),)),
+        ("1", 2, ("H",), ((0, 1, 0, 0, 0), (0, 1, 0, 0, 0))),
+    ])
+    off = expand_field("H", ("i", "k"), fresh, n=n)
+    assert [len(t.W) for t in off] == [2]
+    first = expand_field("H", ("i", "i"), fresh, first_layer=True, n=n)
+    assert sorted(str(t.coeff) for t in first) == ["lambda_W/n", "lambda_b"]
+    assert expand_field("dH", ("i", "i", "k"), fresh, first_layer=True, n=n) == []

@@ -13,7 +13,7 @@ from importlib import import_module
 
 from ..errors import FwtheoryError, NumericalError, ParameterError
 
-COMMANDS = ("kernel", "criticality")
+COMMANDS = ("kernel", "criticality", "derive", "predict", "asymptotics")
 
 
 def build_parser():

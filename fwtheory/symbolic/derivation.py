@@ -33,37 +33,15 @@ from functools import lru_cache
 import sympy
 
 from ..errors import ParameterError
+from .chain_rule import FieldTerm, expand_field
 from .effective import EPS, add_powers, layer_expectation, truncate
 from .ensembles import get_ensemble, n
 from .symbols import C_W, C_b, CORRELATOR_SYMBOLS, GaussianMoment, lambda_W, lambda_b, q0
 
-NAMES = ("K", "G1", "V", "Theta", "Theta1", "D", "F", "A", "B")
-
-_SIGMA = (1, 0, 0, 0, 0)
-_SIGMA_PRIME = (0, 1, 0, 0, 0)
+NAMES = ("K", "G1", "V", "Theta", "Theta1", "D", "F", "A", "B", "P", "Q", "R", "S", "T", "U")
 
 
-# --------------------------------------------------------------------- terms
-class _Term:
-    """coeff * prod W[row, col] * prod b[row] * sum_{dummies} prod site(d) * prod H(d1, d2)."""
-
-    __slots__ = ("coeff", "W", "b", "site", "H")
-
-    def __init__(self, coeff, W=(), b=(), site=None, H=()):
-        self.coeff = coeff
-        self.W = tuple(W)
-        self.b = tuple(b)
-        self.site = dict(site or {})
-        self.H = tuple(H)
-
-    def __mul__(self, other):
-        site = dict(self.site)
-        for d, p in other.site.items():
-            site[d] = add_powers(site.get(d, (0,) * 5), p)
-        return _Term(self.coeff * other.coeff, self.W + other.W, self.b + other.b, site,
-                     self.H + other.H)
-
-
+# --------------------------------------------------------------------- fields
 class _Fresh:
     def __init__(self):
         self.count = itertools.count()
@@ -72,39 +50,13 @@ class _Fresh:
         return next(self.count)
 
 
-def _preactivation(label, fresh, first_layer):
-    """z_i = b_i + sum_j W_ij s_j (s_j = x_j in the first layer)."""
-    j = fresh()
-    return [_Term(sympy.Integer(1), b=(label,)),
-            _Term(sympy.Integer(1), W=((label, j),), site={j: _SIGMA})]
-
-
-def _ntk(label1, label2, fresh, first_layer):
-    """NTK forward equation (theory.md Sec. 1.9); in the first layer only the
-    layer's own parameters contribute (the input is fixed)."""
-    terms = []
-    if label1 == label2:
-        j = fresh()
-        terms.append(_Term(lambda_b))
-        terms.append(_Term(lambda_W / n, site={j: (2, 0, 0, 0, 0)}))
-    if not first_layer:
-        j1, j2 = fresh(), fresh()
-        site = {j1: _SIGMA_PRIME}
-        site[j2] = add_powers(site.get(j2, (0,) * 5), _SIGMA_PRIME)
-        terms.append(_Term(sympy.Integer(1), W=((label1, j1), (label2, j2)), site=site,
-                           H=((j1, j2),)))
-    return terms
-
-
-_FIELDS = {"z": _preactivation, "H": _ntk}
-
-
 def _expand_fields(fields, first_layer):
-    """Multiply out a product of fields, e.g. [("z", "i"), ("H", "i", "k")]."""
+    """Multiply out a product of fields, e.g. [("z", "i"), ("H", "i", "k")], each
+    expanded into its forward equation by :func:`.chain_rule.expand_field`."""
     fresh = _Fresh()
-    products = [_Term(sympy.Integer(1))]
+    products = [FieldTerm(sympy.Integer(1))]
     for kind, *labels in fields:
-        options = _FIELDS[kind](*labels, fresh, first_layer)
+        options = expand_field(kind, labels, fresh, first_layer=first_layer, n=n)
         products = [a * b for a in products for b in options]
     return products
 
@@ -158,11 +110,11 @@ def _average_weights(term, ensemble):
         for d, p in term.site.items():
             r = uf.find(d)
             site[r] = add_powers(site.get(r, (0,) * 5), p)
-        H = tuple((uf.find(a), uf.find(b)) for a, b in term.H)
-        for a, b in H:
-            site.setdefault(a, (0,) * 5)
-            site.setdefault(b, (0,) * 5)
-        yield term.coeff * bias * coeff, site, H
+        objects = tuple((kind, tuple(uf.find(d) for d in dums)) for kind, dums in term.objects)
+        for _, dums in objects:
+            for d in dums:
+                site.setdefault(d, (0,) * 5)
+        yield term.coeff * bias * coeff, site, objects
 
 
 def _set_partitions(items):
@@ -200,11 +152,11 @@ def _input_sum(power):
     """sum_j x_j^power over the input (first layer): n q0 for power 2."""
     if power == (0,) * 5:
         return n
-    if power == (2, 0, 0, 0, 0):
+    if power == (0, 0, 0, 0, 2):
         return n * q0
     # any other input moment would make the first layer depend on more than |x|:
     # the symbol makes such a dependence visible in the result (none arises).
-    return sympy.Symbol("S_%d" % power[0])
+    return sympy.Symbol("S_%d" % power[4])
 
 
 def expectation(fields, ensemble, first_layer=False, order=1):
@@ -224,7 +176,7 @@ def _expectation(fields, ensemble_name, first_layer, order):
     ensemble = get_ensemble(ensemble_name)
     total = sympy.Integer(0)
     for term in _expand_fields(fields, first_layer):
-        for coeff, site, H in _average_weights(term, ensemble):
+        for coeff, site, objects in _average_weights(term, ensemble):
             sym, nfac = coeff.as_independent(n, as_Add=False)
             if first_layer:
                 value = nfac
@@ -238,9 +190,9 @@ def _expectation(fields, ensemble_name, first_layer, order):
                 sites = [(0,) * 5 for _ in blocks]
                 for d, p in site.items():
                     sites[block_of[d]] = add_powers(sites[block_of[d]], p)
-                pairs = [(block_of[a], block_of[b]) for a, b in H]
+                objs = [(kind, tuple(block_of[d] for d in dums)) for kind, dums in objects]
                 scalar = _eps_series(sympy.cancel(nfac * _falling(len(blocks))), order)
-                total += sym * scalar * layer_expectation(sites, pairs)
+                total += sym * scalar * layer_expectation(sites, objs)
     if first_layer:
         return sympy.factor(sympy.together(total))  # exact in n = n0
     return truncate(sympy.expand(total), order)
@@ -261,6 +213,13 @@ TARGETS = {
     "F": ((H_IK, Z_I, Z_K), None, 1),
     "A": ((H_II, H_KK), ((H_II,), (H_KK,)), 1),
     "B": ((H_IK, H_IK), None, 1),
+    # NTK descendants (PDLT Ch. 11 and infinity); their means vanish or are O(1/n) themselves
+    "P": ((("dH", "i", "k", "k"), Z_I), None, 1),
+    "Q": ((("dH", "i", "i", "k"), Z_K), None, 1),
+    "R": ((("ddI", "i", "i", "k", "k"),), None, 1),
+    "S": ((("ddII", "i", "i", "k", "k"),), None, 1),
+    "T": ((("ddII", "i", "k", "i", "k"),), None, 1),
+    "U": ((("ddII", "i", "k", "k", "i"),), None, 1),
 }
 
 

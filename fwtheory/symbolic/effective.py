@@ -97,13 +97,51 @@ def _two_fluctuations(sites, h1, h2):
     return kappa * _prod_except([_m(p) for p in sites], ())
 
 
-def layer_expectation(sites, ntk_pairs):
-    """E[prod_a f_a(z_a) prod_(a,b) Hhat_ab] at layer l, to O(eps).
+def _descendant_expectation(sites, kind, idx):
+    """E[X prod f] / eps for one dNTK-type object X at layer l (all its other
+    fluctuations are O(1/n^2)). Definitions (fwtheory.quantities, PDLT Ch. 11, infinity):
+
+        kappa(dH_abc, z_d) = (1/n) (delta_ad delta_bc P + delta_ab delta_cd Q + delta_ac delta_bd Q)
+        E[ddIH_abcd]       = (1/n) R (delta_ab delta_cd + delta_ac delta_bd + delta_ad delta_bc)
+        E[ddIIH_abcd]      = (1/n) (delta_ab delta_cd S + delta_ac delta_bd T + delta_ad delta_bc U)
+
+    and E[dH_abc prod f] = sum_d kappa(dH_abc, z_d) <f_d'> prod_{e != d} <f_e>.
+    """
+    mean = [_m(p) for p in sites]
+    if kind == "dH":
+        a, b, c = idx
+        out = sympy.Integer(0)
+        for d, coef in ((a, S["P"] * int(b == c)), (c, S["Q"] * int(a == b)), (b, S["Q"] * int(a == c))):
+            if coef != 0:
+                out += coef * _zm(sites[d]) * _prod_except(mean, {d})
+        return out
+    a, b, c, d = idx
+    if kind == "ddI":
+        coef = S["R"] * (int(a == b and c == d) + int(a == c and b == d) + int(a == d and b == c))
+    elif kind == "ddII":
+        coef = (S["S"] * int(a == b and c == d) + S["T"] * int(a == c and b == d)
+                + S["U"] * int(a == d and b == c))
+    else:  # pragma: no cover
+        raise NotImplementedError(kind)
+    return coef * _prod_except(mean, ())
+
+
+def layer_expectation(sites, objects):
+    """E[prod_a f_a(z_a) prod objects] at layer l, to O(eps).
 
     ``sites``: list of power tuples, one per distinct neuron (block);
-    ``ntk_pairs``: list of (a, b) block indices of NTK entries.
+    ``objects``: list of (kind, block indices) with kind H (NTK entry), dH, ddI, ddII.
     Returns a sympy expression polynomial in EPS, truncated after EPS**1.
     """
+    ntk_pairs = [idx for kind, idx in objects if kind == "H"]
+    others = [(kind, idx) for kind, idx in objects if kind != "H"]
+    if len(others) > 1:
+        return sympy.Integer(0)  # two NTK descendants: O(1/n^2)
+    if others:
+        # the descendant is already O(1/n): every NTK entry takes its leading mean
+        if not all(a == b for a, b in ntk_pairs):
+            return sympy.Integer(0)
+        return sympy.expand(EPS * S["Theta"] ** len(ntk_pairs) * _descendant_expectation(sites, *others[0]))
     mean_ntk = S["Theta"] + EPS * S["Theta1"]
     total = sympy.Integer(0)
     m = len(ntk_pairs)

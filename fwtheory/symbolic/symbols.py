@@ -33,6 +33,12 @@ CORRELATOR_SYMBOLS = {
     "F": sympy.Symbol("F", real=True),
     "A": sympy.Symbol("A", real=True),
     "B": sympy.Symbol("B", real=True),
+    "P": sympy.Symbol("P", real=True),
+    "Q": sympy.Symbol("Q", real=True),
+    "R": sympy.Symbol("R", real=True),
+    "S": sympy.Symbol("S", real=True),
+    "T": sympy.Symbol("T", real=True),
+    "U": sympy.Symbol("U", real=True),
 }
 
 _FACTORS = ("s", "t", "u", "v", "z")  # sigma, sigma', sigma'', sigma''', z
