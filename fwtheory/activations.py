@@ -176,43 +176,78 @@ class Activation:
 
 # ---------------------------------------------------------------- built-ins
 def _builtin_derivatives(code, slope, x, order):
+    """Closed forms of sigma^(k), k = 0..order (only the requested orders are computed)."""
     out = np.empty((order + 1,) + x.shape)
     if code == 0:  # linear
-        vals = (x, np.ones_like(x), np.zeros_like(x), np.zeros_like(x))
+        out[0] = x
+        out[1:2] = 1.0
+        out[2:] = 0.0
     elif code in (1, 2):  # relu, leaky relu
         a = 0.0 if code == 1 else slope
         pos = x >= 0  # sigma'(0) = 1, as sympy's Piecewise gives
-        vals = (np.where(pos, x, a * x), np.where(pos, 1.0, a), np.zeros_like(x), np.zeros_like(x))
+        out[0] = np.where(pos, x, a * x)
+        if order >= 1:
+            out[1] = np.where(pos, 1.0, a)
+        out[2:] = 0.0
     elif code == 3:  # tanh
         t = np.tanh(x)
-        s = 1.0 - t * t
-        vals = (t, s, -2.0 * t * s, s * (6.0 * t * t - 2.0))
+        out[0] = t
+        if order >= 1:
+            sech2 = 1.0 - t * t
+            out[1] = sech2
+            if order >= 2:
+                out[2] = -2.0 * t * sech2
+            if order >= 3:
+                out[3] = sech2 * (6.0 * t * t - 2.0)
     elif code == 4:  # sin
-        s, c = np.sin(x), np.cos(x)
-        vals = (s, c, -s, -c)
+        out[0] = np.sin(x)
+        if order >= 1:
+            out[1] = np.cos(x)
+        if order >= 2:
+            out[2] = -out[0]
+        if order >= 3:
+            out[3] = -out[1]
     elif code == 5:  # erf
-        g = _TWO_OVER_SQRT_PI * np.exp(-x * x)
-        vals = (special.erf(x), g, -2.0 * x * g, (4.0 * x * x - 2.0) * g)
+        out[0] = special.erf(x)
+        if order >= 1:
+            g = _TWO_OVER_SQRT_PI * np.exp(-x * x)
+            out[1] = g
+            if order >= 2:
+                out[2] = -2.0 * x * g
+            if order >= 3:
+                out[3] = (4.0 * x * x - 2.0) * g
     elif code in (6, 7):  # sigmoid, softplus
-        s = special.expit(x)
-        u = s * (1.0 - s)
+        sig = special.expit(x)
+        u = sig * (1.0 - sig)
         if code == 6:
-            vals = (s, u, u * (1.0 - 2.0 * s), u * (1.0 - 6.0 * u))
+            vals = (lambda: sig, lambda: u, lambda: u * (1.0 - 2.0 * sig), lambda: u * (1.0 - 6.0 * u))
         else:
-            vals = (np.logaddexp(0.0, x), s, u, u * (1.0 - 2.0 * s))
+            vals = (lambda: np.logaddexp(0.0, x), lambda: sig, lambda: u, lambda: u * (1.0 - 2.0 * sig))
+        for k in range(order + 1):
+            out[k] = vals[k]()
     elif code == 8:  # gelu = z Phi(z)
-        phi = _INV_SQRT_2PI * np.exp(-0.5 * x * x)
         cdf = special.ndtr(x)
-        vals = (x * cdf, cdf + x * phi, phi * (2.0 - x * x), phi * (x * x * x - 4.0 * x))
+        out[0] = x * cdf
+        if order >= 1:
+            phi = _INV_SQRT_2PI * np.exp(-0.5 * x * x)
+            out[1] = cdf + x * phi
+            if order >= 2:
+                out[2] = phi * (2.0 - x * x)
+            if order >= 3:
+                out[3] = phi * (x * x * x - 4.0 * x)
     elif code == 9:  # swish = z sigmoid(z)
-        s = special.expit(x)
-        u = s * (1.0 - s)
-        w = 1.0 - 2.0 * s
-        vals = (x * s, s + x * u, u * (2.0 + x * w), u * (w * (3.0 + x * w) - 2.0 * x * u))
+        sig = special.expit(x)
+        out[0] = x * sig
+        if order >= 1:
+            u = sig * (1.0 - sig)
+            out[1] = sig + x * u
+            if order >= 2:
+                w = 1.0 - 2.0 * sig
+                out[2] = u * (2.0 + x * w)
+                if order >= 3:
+                    out[3] = u * (w * (3.0 + x * w) - 2.0 * x * u)
     else:  # pragma: no cover - guarded by get_activation
         raise ParameterError("activation", f"unknown built-in code {code}")
-    for k in range(order + 1):
-        out[k] = vals[k]
     return out
 
 
