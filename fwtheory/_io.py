@@ -22,6 +22,7 @@ def atomic_write_bytes(path, data):
     fd, tmp = tempfile.mkstemp(prefix=".fwtheory-", dir=directory)
     try:
         with os.fdopen(fd, "wb") as fh:
+            os.chmod(tmp, 0o666 & ~_umask())     # mkstemp makes 0600; give the usual mode
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
@@ -32,6 +33,20 @@ def atomic_write_bytes(path, data):
         except OSError:
             pass
         raise
+
+
+def _umask():
+    """The process umask, read without changing it where the OS allows."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0)       # fallback: briefly set and restore (not thread-safe)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_text(path, text):

@@ -92,6 +92,8 @@ class Network:
         """Return a copy with some parameters changed (validated again)."""
         if "ensemble" in changes and "first_layer" not in changes and self.first_layer == self.ensemble:
             changes["first_layer"] = None
+        if "width" in changes and "input_dim" not in changes and self.input_dim == self.width:
+            changes["input_dim"] = None  # a default (square) input dimension follows the width
         return replace(self, **changes)
 
     def to_dict(self):

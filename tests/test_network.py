@@ -38,3 +38,11 @@ def test_orthogonal_first_layer_default_follows_ensemble():
         Network("tanh", depth=3, width=8, input_dim=4, ensemble="orthogonal")
     assert Network("tanh", depth=3, width=8, input_dim=4, ensemble="orthogonal",
                    first_layer="gaussian").first_layer == "gaussian"
+
+
+def test_replace_width_keeps_square_input():
+    net = Network("tanh", depth=3, width=8, ensemble="orthogonal")
+    wider = net.replace(width=16)
+    assert wider.input_dim == 16 and wider.first_layer == "orthogonal"
+    rect = Network("tanh", depth=3, width=8, input_dim=5)
+    assert rect.replace(width=16).input_dim == 5

@@ -13,7 +13,8 @@ from importlib import import_module
 
 from ..errors import FwtheoryError, NumericalError, ParameterError
 
-COMMANDS = ("kernel", "criticality", "derive", "predict", "asymptotics")
+COMMANDS = ("kernel", "criticality", "derive", "predict", "asymptotics", "simulate", "compare",
+            "saturation")
 
 
 def build_parser():

@@ -1,0 +1,79 @@
+"""``fwtheory compare``: theory and Monte Carlo side by side, layer by layer.
+
+Importing this module is cheap (argparse only); the theory, numba and
+matplotlib load in :func:`run`.
+"""
+
+from ._common import add_network_arguments, network_from_args
+
+
+def add_parser(sub):
+    p = sub.add_parser(
+        "compare", help="theory against Monte Carlo: per correlator and layer, z-scores and verdicts",
+        description="Run `predict` and `simulate` on one network and compare every correlator and "
+                    "ratio layer by layer: theory, measured value with its standard error, z-score, "
+                    "relative error and a verdict (agree when |measured - theory| <= z SE + "
+                    "rel_tol |theory|). K and Theta are compared as E[z^2] = K + G1/n and "
+                    "E[H_ii] = Theta + Theta1/n at the simulated width; with --widths the "
+                    "width-extrapolated c0 of X(n) = c0 + c1/n is compared with the theory.")
+    add_network_arguments(p, depth=10, width=64)
+    p.add_argument("--samples", type=int, default=2000, help="independent networks per width (default: 2000)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--widths", nargs="+", default=None, metavar="N",
+                   help="widths for the 1/n extrapolation, e.g. --widths 32 64 128 (or 32,64,128)")
+    p.add_argument("--z", type=float, default=3.0, help="allowed standard errors (default: 3)")
+    p.add_argument("--rel-tol", type=float, default=0.05,
+                   help="allowed relative deviation from the theory (default: 0.05)")
+    p.add_argument("--quantities", nargs="+", default=None, metavar="NAME",
+                   help="restrict the table to these quantities, e.g. V 'V/K^2' (default: all)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    p.add_argument("--out", default=None, metavar="FILE", help="also write the JSON to FILE (atomically)")
+    p.add_argument("--plot", default=None, metavar="FILE", help="write a PNG of theory and MC against depth")
+    p.add_argument("--check", action="store_true",
+                   help="exit with status 1 when any shown quantity disagrees")
+    p.set_defaults(func=run)
+    return p
+
+
+def parse_widths(values):
+    """['32,64', '128'] -> [32, 64, 128]; None stays None."""
+    from ..errors import ParameterError
+
+    if values is None:
+        return None
+    text = " ".join(values).replace(",", " ")
+    try:
+        return [int(w) for w in text.split()]
+    except ValueError:
+        raise ParameterError("widths", f"must be integers >= 2, got {' '.join(values)!r}") from None
+
+
+def run(args):
+    import sys
+
+    from .._io import ProgressBar, atomic_write_text, dumps_json
+    from ..compare import compare
+    from ..mc import simulate
+    from ..predict import predict
+
+    net = network_from_args(args)
+    widths = parse_widths(args.widths)
+    prediction = predict(net, input_norm=args.input_norm)
+    total = args.samples * (len(set(widths)) if widths else 1)
+    with ProgressBar(total, label="compare: simulate", delay=2.0) as bar:
+        sim = simulate(net, samples=args.samples, seed=args.seed, widths=widths,
+                       input_norm=args.input_norm, progress=bar)
+    result = compare(prediction, sim, z=args.z, rel_tol=args.rel_tol)
+    names = result.resolve_names(args.quantities)
+    payload = result.to_dict()
+    if args.out:
+        atomic_write_text(args.out, dumps_json(payload) + "\n")
+    if args.plot:
+        result.plot(args.plot, names=names)
+    if args.json:
+        sys.stdout.write(dumps_json(payload) + "\n")
+    else:
+        sys.stdout.write(result.table(names=names) + "\n")
+    if sim.interrupted:
+        return 130
+    return 1 if (args.check and result.failures(names)) else 0

@@ -1,0 +1,203 @@
+"""Property-based testing kit: hypothesis strategies and a theory-vs-simulation assertion.
+
+For users who build on fwtheory and want its finite-width predictions checked
+in their own test suites. Strategies (every parameter takes a fixed value or a
+hypothesis strategy):
+
+* :func:`activations` - built-in activations (leaky ReLU with a drawn slope);
+* :func:`networks` - :class:`~fwtheory.network.Network` objects of moderate
+  depth and width, Gaussian or orthogonal;
+* :func:`critical_networks` - networks at the critical initialization of their
+  activation (:func:`fwtheory.kernel.criticality`, PDLT arXiv:2106.10165 Ch. 5);
+* :func:`input_grams` - m x m positive semi-definite input Gram matrices
+  G = X X^T / d.
+
+:func:`assert_theory_matches_simulation` runs :func:`fwtheory.predict` and
+:func:`fwtheory.mc.simulate` on a network and raises ``AssertionError`` with a
+per-layer table when a quantity disagrees by the rule of
+:func:`fwtheory.compare.compare`: |measured - theory| > z SE + rel_tol |theory|.
+
+Example (this test is ``tests/test_testing_kit.py::test_documented_example``)::
+
+    from hypothesis import given, settings, strategies as st
+
+    from fwtheory.testing import assert_theory_matches_simulation, critical_networks
+
+
+    @settings(max_examples=4, deadline=None, derandomize=True)
+    @given(critical_networks(activation=st.sampled_from(["relu", "tanh"]),
+                             depth=st.integers(2, 3), width=64))
+    def test_four_point_vertex_and_ntk_fluctuations(network):
+        assert_theory_matches_simulation(network, quantities=("V", "F", "B"),
+                                         samples=2000, seed=0, z=4)
+
+Keep depth/width small (the theory is the leading order in 1/n: the
+omitted terms grow like depth/width, and ``rel_tol`` covers a few percent of
+them) and sample enough networks for the standard errors to be meaningful.
+"""
+
+__all__ = ["activations", "networks", "critical_networks", "critical_point", "input_grams",
+           "assert_theory_matches_simulation", "CRITICAL_ACTIVATIONS", "KNOWN_CRITICAL_POINTS"]
+
+from functools import lru_cache
+
+import numpy as np
+from hypothesis import assume
+from hypothesis import strategies as st
+from hypothesis.strategies import SearchStrategy
+
+from .activations import get_activation
+from .network import ENSEMBLES, Network
+
+SMOOTH_AND_KINKED = ("linear", "relu", "tanh", "sin", "erf", "sigmoid", "softplus", "gelu", "swish")
+# activations with a critical point (theory.md Sec. 1.7); leaky ReLU is added with a drawn slope
+CRITICAL_ACTIVATIONS = ("linear", "relu", "tanh", "sin", "erf", "gelu", "swish")
+# (C_b, C_W) from ../shared/theory.md Sec. 8 item 3, used when fwtheory.kernel is unavailable
+KNOWN_CRITICAL_POINTS = {
+    "linear": (0.0, 1.0), "relu": (0.0, 2.0), "tanh": (0.0, 1.0), "sin": (0.0, 1.0),
+    "erf": (0.0, float(np.pi / 4)), "gelu": (0.17292239, 1.98305826), "swish": (0.55514317, 1.98800468),
+}
+
+
+def _strategy(value):
+    return value if isinstance(value, SearchStrategy) else st.just(value)
+
+
+def _floats(lo, hi):
+    return st.floats(lo, hi, allow_nan=False, allow_infinity=False, allow_subnormal=False)
+
+
+# ---------------------------------------------------------------- strategies
+def activations(names=SMOOTH_AND_KINKED, leaky_relu=True, leaky_slope=_floats(0.0, 0.5)):
+    """Built-in :class:`~fwtheory.activations.Activation` objects.
+
+    ``names`` are sampled uniformly; with ``leaky_relu`` also
+    ``leaky_relu(a)`` with slope ``a`` drawn from ``leaky_slope``.
+    """
+    strategy = st.sampled_from(tuple(names)).map(get_activation)
+    if leaky_relu:
+        leaky = _strategy(leaky_slope).map(lambda a: get_activation(f"leaky_relu({float(a):.6g})"))
+        strategy = st.one_of(strategy, leaky)
+    return strategy
+
+
+def networks(activation=None, depth=st.integers(1, 4), width=st.sampled_from((8, 16, 32)),
+             ensemble=st.sampled_from(ENSEMBLES), C_b=_floats(0.0, 0.5), C_W=_floats(0.5, 2.0),
+             lambda_b=_floats(0.0, 1.0), lambda_W=_floats(0.1, 2.0)):
+    """:class:`~fwtheory.network.Network` objects (input dimension = width,
+    first layer of the same ensemble). ``activation`` defaults to
+    :func:`activations`."""
+    return st.builds(Network, activation=_strategy(activation) if activation is not None else activations(),
+                     depth=_strategy(depth), width=_strategy(width), C_b=_strategy(C_b),
+                     C_W=_strategy(C_W), lambda_b=_strategy(lambda_b), lambda_W=_strategy(lambda_W),
+                     ensemble=_strategy(ensemble))
+
+
+@lru_cache(maxsize=None)
+def critical_point(activation):
+    """(C_b, C_W) of ``activation`` at criticality: :func:`fwtheory.kernel.criticality`,
+    else :data:`KNOWN_CRITICAL_POINTS`. Raises ValueError when there is none."""
+    act = get_activation(activation)
+    try:
+        from .kernel import criticality
+    except ImportError:  # pragma: no cover - fwtheory.kernel ships with the package
+        criticality = None
+    if criticality is not None:
+        crit = criticality(act)
+        if crit.C_W is not None:
+            return float(crit.C_b), float(crit.C_W)
+    elif act.name in KNOWN_CRITICAL_POINTS:
+        return KNOWN_CRITICAL_POINTS[act.name]
+    raise ValueError(f"{act.name} has no critical initialization (PDLT Sec. 5.3.2)")
+
+
+def critical_networks(activation=None, depth=st.integers(1, 4), width=st.sampled_from((16, 32, 64)),
+                      ensemble=st.sampled_from(ENSEMBLES), lambda_b=0.0, lambda_W=1.0):
+    """Networks at the critical (C_b, C_W) of their activation.
+
+    ``activation`` defaults to :data:`CRITICAL_ACTIVATIONS` plus leaky ReLU
+    with a drawn slope in [0, 0.5].
+    """
+    if activation is None:
+        activation = activations(CRITICAL_ACTIVATIONS)
+    act = _strategy(activation).map(get_activation)
+
+    def build(a, depth_, width_, ensemble_, lambda_b_, lambda_W_):
+        C_b, C_W = critical_point(a)
+        return Network(a, depth=depth_, width=width_, C_b=C_b, C_W=C_W, lambda_b=lambda_b_,
+                       lambda_W=lambda_W_, ensemble=ensemble_)
+
+    return st.builds(build, act, _strategy(depth), _strategy(width), _strategy(ensemble),
+                     _strategy(lambda_b), _strategy(lambda_W))
+
+
+@st.composite
+def input_grams(draw, m=2, dim=None, scale=_floats(0.1, 4.0), full_rank=True):
+    """m x m Gram matrices G_ab = x_a . x_b / d of ``m`` inputs in R^d (PDLT's
+    (1/n0) sum_j x_ja x_jb, ../shared/theory.md Sec. 1.1): symmetric and
+    positive semi-definite by construction. ``dim`` defaults to a draw in
+    [m, 3m]; with ``full_rank`` the smallest eigenvalue exceeds 1e-6 trace(G)."""
+    m = draw(_strategy(m))
+    d = draw(_strategy(dim) if dim is not None else st.integers(m, 3 * m))
+    s = draw(_strategy(scale))
+    entries = draw(st.lists(_floats(-1.0, 1.0), min_size=m * d, max_size=m * d))
+    X = np.sqrt(s) * np.asarray(entries, dtype=float).reshape(m, d)
+    G = X @ X.T / d
+    G = 0.5 * (G + G.T)
+    if full_rank:
+        assume(np.linalg.eigvalsh(G).min() > 1e-6 * max(np.trace(G), 1e-300))
+    return G
+
+
+# ---------------------------------------------------------------- assertion
+def assert_theory_matches_simulation(network, quantities=("V", "F", "B"), samples=2000, seed=0, z=4,
+                                     rel_tol=0.05, layers=None, widths=None, input_norm=1.0):
+    """Assert that the leading-order theory agrees with a Monte Carlo run.
+
+    Parameters
+    ----------
+    network : Network
+    quantities : sequence of str
+        Correlator names (``fwtheory.quantities.ALL_CORRELATORS``; K and Theta are
+        compared as E[z^2], E[H_ii] at the network's width) and/or ratio names
+        ("V/K^2", ...).
+    samples, seed : int
+        Networks simulated and random seed (:func:`fwtheory.mc.simulate`).
+    z, rel_tol : float
+        Agreement when |measured - theory| <= z SE + rel_tol |theory|.
+    layers : sequence of int, optional
+        Layers to check (default: all).
+    widths : sequence of int, optional
+        Compare the width-extrapolated coefficients instead (simulate ``widths``).
+    input_norm : float
+
+    Returns
+    -------
+    Comparison
+        When everything agrees (for further checks).
+
+    Raises
+    ------
+    AssertionError
+        With the per-layer table of the checked quantities, when a checked
+        (quantity, layer) disagrees or has no finite measurement.
+    """
+    from .compare import compare
+    from .mc import simulate
+    from .predict import predict
+
+    names = [quantities] if isinstance(quantities, str) else list(quantities)
+    prediction = predict(network, input_norm=input_norm)
+    sim = simulate(network, samples=samples, seed=seed, widths=widths, input_norm=input_norm)
+    comparison = compare(prediction, sim, z=z, rel_tol=rel_tol)
+    names = comparison.resolve_names(names)
+    bad = [(n, layer) for n, layer, verdict in comparison.entries(names, layers) if verdict != "agree"]
+    if bad:
+        by_name = {}
+        for n, layer in bad:
+            by_name.setdefault(n, []).append(layer)
+        what = "; ".join(f"{n} at layer{'s' if len(v) > 1 else ''} {', '.join(map(str, v))}"
+                         for n, v in by_name.items())
+        raise AssertionError(f"theory and simulation disagree ({what}) for {network!r}\n"
+                             + comparison.table(names=names, layers=layers))
+    return comparison

@@ -1,0 +1,226 @@
+"""Depth classification (fwtheory.saturation): the rule on synthetic curves, the
+tanh results of ../shared/theory.md Sec. 1.8 and 2.4, report outputs and the CLI."""
+
+import argparse
+import json
+import math
+import os
+import stat
+
+import numpy as np
+import pytest
+
+from fwtheory.errors import ParameterError
+from fwtheory.saturation import (DECAYING, GROWING, GROWING_FASTER, GROWING_SLOWER, SATURATING,
+                                 UNDEFINED, ZERO_KIND, classify_depth_behaviour, saturation,
+                                 saturation_depth)
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+L = np.arange(1, 2001)
+
+
+@pytest.fixture(scope="module")
+def tanh_report():
+    """Theory-only default report (tanh, C_b=0, C_W=1, width 64, depth 50)."""
+    return saturation()
+
+
+# ------------------------------------------------------------ the rule
+def test_saturation_depth_is_first_layer_after_which_the_curve_stays_in_the_band():
+    layers = np.arange(1, 9)
+    # enters the 5% band of a=1 at layer 2, leaves at layer 3, stays from layer 4 on
+    values = [2.0, 1.01, 1.2, 1.04, 1.03, 0.98, 1.0, 1.0]
+    assert saturation_depth(layers, values, 1.0) == 4
+    assert saturation_depth(layers, values[:3], 1.0) is None          # last point outside
+    assert saturation_depth(layers, np.ones(8), 1.0) == 1
+    # scale other than |target| (used for decay to 0): within 0.05 * 2 of 0 from layer 3
+    assert saturation_depth(layers[:4], [2.0, 0.5, 0.09, -0.05], 0.0, scale=2.0) == 3
+
+
+def test_saturating_synthetic_curve():
+    # r = -2 + 1.95/l: |r + 2| <= 0.05 * 2  <=>  l >= 19.5
+    b = classify_depth_behaviour(L, -2.0 + 1.95 / L, depth=50)
+    assert b.kind == SATURATING
+    assert b.asymptote == pytest.approx(-2.0, abs=1e-9)      # Aitken is exact for a + b/l
+    assert b.saturation_depth == 20
+
+
+def test_linear_growth_synthetic_curve():
+    b = classify_depth_behaviour(L, 0.5 * L + 3.0 + 10.0 / L, depth=50)
+    assert b.kind == GROWING
+    assert b.slope == pytest.approx(0.5, abs=1e-4)
+    assert b.slope_err < 1e-3
+    assert b.window_slope == pytest.approx(0.5, abs=0.01)
+
+
+def test_logarithmic_decaying_zero_superlinear_and_undefined_curves():
+    log_curve = classify_depth_behaviour(L, -0.25 * np.log(L))
+    assert log_curve.kind == GROWING_SLOWER
+    assert log_curve.log_coefficient == pytest.approx(-0.25, rel=1e-9)
+    decay = classify_depth_behaviour(L, 3.0 / L)
+    assert decay.kind == DECAYING and decay.asymptote == 0.0
+    assert decay.saturation_depth == 20                      # 3/l <= 0.05 * 3
+    assert classify_depth_behaviour(L, np.zeros(2000)).kind == ZERO_KIND
+    assert classify_depth_behaviour(L, 1e-3 * L.astype(float) ** 2).kind == GROWING_FASTER
+    nan = np.ones(2000)
+    nan[0] = np.nan
+    assert classify_depth_behaviour(L, nan).kind == UNDEFINED
+    nan_deep = 0.5 * L
+    nan_deep[1500:] = np.nan                                  # classified on layers 1..1500
+    b = classify_depth_behaviour(L, nan_deep, depth=50)
+    assert b.kind == GROWING and b.extended_depth == 1500
+    with pytest.raises(ParameterError):
+        classify_depth_behaviour(np.arange(1, 5), np.ones(4))
+
+
+# ------------------------------------------------------------ physics (theory only)
+def test_orthogonal_tanh_V_saturates_at_minus_two_near_depth_twenty(tanh_report):
+    b = tanh_report.behaviour["orthogonal"]["V/K^2"]
+    assert b.kind == SATURATING
+    assert b.asymptote == pytest.approx(-2.0, abs=0.01)      # theory.md Sec. 2.4
+    assert 15 <= b.saturation_depth <= 25                     # found: 19
+
+
+def test_gaussian_tanh_V_grows_with_slope_two_thirds(tanh_report):
+    b = tanh_report.behaviour["gaussian"]["V/K^2"]
+    assert b.kind == GROWING
+    assert abs(b.slope - 2.0 / 3.0) < 0.005                   # PDLT Sec. 5.4.2; found 0.6665
+    assert b.slope_err < 0.005
+    assert abs(b.window_slope - 2.0 / 3.0) < 0.02             # slope over layers 25..50: 0.658
+
+
+def test_other_tanh_classes(tanh_report):
+    gauss, orth = tanh_report.behaviour["gaussian"], tanh_report.behaviour["orthogonal"]
+    # theory.md Sec. 1.10 (l = 2e4 numerics): F/(K Theta) -> l/4, B/Theta^2 -> l/3, D ~ -(1/4) ln l
+    assert gauss["F/(K Theta)"].slope == pytest.approx(0.25, abs=0.005)
+    assert gauss["B/Theta^2"].slope == pytest.approx(1 / 3, abs=0.005)
+    assert gauss["D/(K Theta)"].kind == GROWING_SLOWER
+    assert gauss["D/(K Theta)"].log_coefficient == pytest.approx(-0.25, abs=0.02)
+    # Sec. 2.4: orthogonal G1/K -> 2, F/(K Theta) -> -2/3, B, D, A -> 0; nothing grows
+    assert orth["G1/K"].asymptote == pytest.approx(2.0, abs=0.02)
+    assert orth["F/(K Theta)"].asymptote == pytest.approx(-2 / 3, abs=0.005)
+    for name in ("A/Theta^2", "B/Theta^2", "D/(K Theta)"):
+        assert orth[name].kind == DECAYING
+    assert not any(b.is_growing for b in orth.values())
+
+
+def test_relu_does_not_saturate_with_either_ensemble():
+    report = saturation("relu", C_W=2.0, depth=20, extended_depth=800)
+    assert report.behaviour["gaussian"]["V/K^2"].slope == pytest.approx(5.0, abs=1e-6)     # 5(l-1)
+    assert report.behaviour["orthogonal"]["V/K^2"].slope == pytest.approx(3.0, abs=1e-6)   # 3(l-1)-2
+
+
+def test_extended_depth_is_lowered_when_the_theory_overflows():
+    # ReLU with C_W = 3: K grows like 1.5^l and overflows float64 near l = 1750
+    report = saturation("relu", C_W=3.0, depth=30, ensembles=("gaussian",))
+    assert report.theory["gaussian"].network.depth < 2000
+    assert any("failed at depth 2000" in n for n in report.notes)
+
+
+def test_bad_arguments():
+    with pytest.raises(ParameterError, match="ensembles"):
+        saturation(ensembles=("uniform",))
+    with pytest.raises(ParameterError, match="extended_depth"):
+        saturation(depth=50, extended_depth=20)
+
+
+# ------------------------------------------------------------ outputs
+def test_report_writes_png_and_json_atomically(tanh_report, tmp_path):
+    png, js = tanh_report.write(tmp_path)
+    with open(png, "rb") as fh:
+        assert fh.read(8) == PNG_SIGNATURE
+    data = json.loads(open(js).read())
+    assert {"parameters", "ensembles", "ratios", "rule", "extended_depth", "layers", "results",
+            "fwtheory_version"} <= set(data)
+    entry = data["results"]["orthogonal"]["V/K^2"]
+    assert entry["behaviour"]["kind"] == "saturating"
+    assert len(entry["theory"]) == 50 and "mc" not in entry
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["saturation.json", "saturation.png"]
+
+
+def test_atomic_write_keeps_the_old_file_on_failure_and_honours_the_umask(tmp_path):
+    from fwtheory._io import atomic_write_bytes
+
+    target = tmp_path / "out.png"
+    old = os.umask(0o022)
+    try:
+        atomic_write_bytes(target, b"first")
+        with pytest.raises(TypeError):
+            atomic_write_bytes(target, "not bytes")           # fails while writing
+    finally:
+        os.umask(old)
+    assert target.read_bytes() == b"first"                    # untouched, no temporary left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o644     # not mkstemp's 0600
+
+
+def test_table_is_side_by_side(tanh_report):
+    text = tanh_report.table()
+    row = next(line for line in text.splitlines() if line.startswith("V/K^2"))
+    assert "growing" in row and "saturating" in row
+    assert row.index("growing") < row.index("saturating")      # gaussian column first
+
+
+def test_short_simulation_adds_checked_points(tmp_path):
+    report = saturation(depth=8, width=16, simulate=True, samples=300, seed=1)
+    for ens in ("gaussian", "orthogonal"):
+        sim = report.simulations[ens]
+        assert sim is not None and sim.samples == 300
+        check = report.checks[ens]["V/K^2"]
+        assert check.layers_compared == 8
+    slope_check = report.checks["gaussian"]["V/K^2"]
+    assert slope_check.slope is not None and slope_check.slope_err > 0
+    data = report.to_dict()
+    mc = data["results"]["gaussian"]["V/K^2"]["mc"]
+    assert len(mc["values"]) == 8 and len(mc["se"]) == 8 and "verdict" in mc["check"]
+    assert "MC" in report.table()
+    png, _ = report.write(tmp_path)
+    assert open(png, "rb").read(8) == PNG_SIGNATURE
+
+
+# ------------------------------------------------------------ CLI
+def _cli(argv):
+    from fwtheory.cli import saturation as cmd
+
+    parser = argparse.ArgumentParser(prog="fwtheory")
+    cmd.add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["saturation"] + argv)
+    return args.func(args)
+
+
+def test_cli_theory_only_writes_files(tmp_path, capsys):
+    assert _cli(["--no-simulate", "--depth", "20", "--out-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "V/K^2" in out and "saturating" in out
+    assert (tmp_path / "saturation.png").read_bytes()[:8] == PNG_SIGNATURE
+    data = json.loads((tmp_path / "saturation.json").read_text())
+    assert data["parameters"]["depth"] == 20 and data["simulation"] is None
+
+
+def test_cli_json_and_bad_out_dir(tmp_path, capsys):
+    assert _cli(["--no-simulate", "--depth", "10", "--json", "--no-files"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["results"]["gaussian"]["V/K^2"]["behaviour"]["kind"] == "growing"
+    with pytest.raises(ParameterError, match="out-dir"):
+        _cli(["--no-simulate", "--out-dir", str(tmp_path / "missing")])
+
+
+@pytest.mark.slow
+def test_readme_main_job_defaults(tmp_path, monkeypatch, capsys):
+    """`fwtheory saturation` on its defaults, in the working directory, < 3 min."""
+    import time
+
+    monkeypatch.chdir(tmp_path)
+    start = time.monotonic()
+    assert _cli([]) == 0
+    elapsed = time.monotonic() - start
+    out = capsys.readouterr().out
+    assert (tmp_path / "saturation.png").exists() and (tmp_path / "saturation.json").exists()
+    data = json.loads((tmp_path / "saturation.json").read_text())
+    assert data["results"]["orthogonal"]["V/K^2"]["behaviour"]["kind"] == "saturating"
+    gauss = data["results"]["gaussian"]["V/K^2"]
+    assert gauss["behaviour"]["kind"] == "growing"
+    assert math.isclose(gauss["behaviour"]["slope"], 2 / 3, abs_tol=0.005)
+    assert gauss["mc"]["check"]["layers_compared"] == 50
+    assert "V/K^2" in out
+    assert elapsed < 180
