@@ -1,0 +1,18 @@
+"""Monte Carlo validation of the finite-width theory (numba; never imports sympy).
+
+Gaussian and Haar-orthogonal networks are sampled, the preactivations and the
+full NTK matrix are propagated layer by layer (../shared/theory.md Sec. 1.9),
+and the correlators of :mod:`fwtheory.quantities` are estimated with
+U-statistics over neuron pairs and jackknife errors over networks.
+
+>>> from fwtheory import Network
+>>> from fwtheory.mc import simulate
+>>> sim = simulate(Network("relu", depth=3, width=16, C_W=2.0), samples=200, seed=0)
+>>> sorted(sim.ratios)[:2]
+['A/Theta^2', 'B/Theta^2']
+"""
+
+from .ensembles import haar_orthogonal
+from .sampling import Extrapolation, Simulation, estimate_memory, simulate
+
+__all__ = ["simulate", "Simulation", "Extrapolation", "haar_orthogonal", "estimate_memory"]

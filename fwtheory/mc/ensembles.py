@@ -1,0 +1,136 @@
+"""Random draws of the weight and bias ensembles (numpy; no numba, no sympy).
+
+Ensembles (../shared/theory.md Sec. 1.1, 2.2, 3):
+
+* Gaussian: W_ij ~ N(0, C_W / n_{l-1}) independent;
+* orthogonal: W = sqrt(C_W) O with O Haar on O(n) (square layers only);
+* biases: b_i ~ N(0, C_b) independent, in both ensembles.
+
+All randomness of a Monte Carlo chunk comes from one ``numpy.random.Generator``
+(one ``SeedSequence.spawn`` child per chunk) and is consumed in a fixed order,
+so results do not depend on how chunks are scheduled over threads.
+
+The kernels receive *standard* normals and scale them themselves; a Haar
+matrix is passed as the n(n+1)/2 normals from which
+:func:`fwtheory.mc._kernels.haar_from_normals` builds it (Stewart's product of
+Householder reflections with Mezzadri's sign convention).
+"""
+
+__all__ = ["haar_orthogonal", "haar_normal_count", "first_layer_preactivations",
+           "draw_biases", "draw_weight_normals", "standard_normals", "uniform_scratch_size",
+           "weight_normal_count"]
+
+import math
+
+import numpy as np
+
+from ..errors import ParameterError, check_int
+
+
+def haar_normal_count(n):
+    """Number of standard normals that define one Haar O(n) matrix: n(n+1)/2."""
+    return n * (n + 1) // 2
+
+
+def haar_orthogonal(size, n, rng, method="householder"):
+    """Draw ``size`` independent Haar-distributed matrices on O(n), shape (size, n, n).
+
+    ``method="householder"``: Stewart's product of reflections built by the numba
+    kernel from n(n+1)/2 normals per matrix (the one the sampler uses);
+    ``method="qr"``: numpy QR of an n x n Gaussian matrix with Mezzadri's sign
+    correction Q diag(sign R_ii) (F. Mezzadri, Notices AMS 54 (2007) 592),
+    batched. Both give exactly Haar measure; the test suite checks the degree-4
+    Weingarten moments of both (theory.md Sec. 3).
+    """
+    size = check_int("size", size, lower=0)
+    n = check_int("n", n, lower=1)
+    if method == "householder":
+        from ._kernels import haar_batch
+
+        g = standard_normals(rng, size, haar_normal_count(n))
+        out = np.empty((size, n, n))
+        haar_batch(g, out)
+        return out
+    if method == "qr":
+        z = rng.standard_normal((size, n, n))
+        q, r = np.linalg.qr(z)
+        d = np.sign(np.diagonal(r, axis1=-2, axis2=-1))
+        d[d == 0] = 1.0
+        return q * d[..., None, :]
+    raise ParameterError("method", f"must be 'householder' or 'qr', got {method!r}")
+
+
+def draw_biases(rng, C_b, shape):
+    """Biases b ~ N(0, C_b) of one layer for a chunk; no draw when C_b == 0."""
+    if C_b == 0.0:
+        return np.zeros(shape)
+    return math.sqrt(C_b) * rng.standard_normal(shape)
+
+
+def first_layer_preactivations(rng, network, chunk, input_norm):
+    """z^(1) for ``chunk`` networks, shape (chunk, n), for the input
+    x = sqrt(q0) (1, ..., 1) in R^{n0}, q0 = ``input_norm``.
+
+    Only |x|^2 = n0 q0 matters (both ensembles are rotation invariant), so the
+    first layer is drawn in distribution without forming W^(1):
+
+    * Gaussian W^(1): (W x)_i ~ N(0, C_W q0) independent (theory.md Sec. 1.1,
+      G^(1) = C_b + C_W q0);
+    * orthogonal W^(1) (n0 = n): W x = sqrt(C_W) O x is uniform on the sphere of
+      radius sqrt(C_W q0 n) (theory.md Sec. 2.2), i.e. sqrt(C_W q0 n) g/|g|.
+
+    The bias draw comes first, then the n normals of W x.
+    """
+    n = network.width
+    b = draw_biases(rng, network.C_b, (chunk, n))
+    g = rng.standard_normal((chunk, n))
+    if network.first_layer == "gaussian":
+        wx = math.sqrt(network.C_W * input_norm) * g
+    else:
+        norm = np.sqrt(np.einsum("ai,ai->a", g, g))[:, None]
+        wx = math.sqrt(network.C_W * input_norm * n) * g / norm
+    return b + wx
+
+
+def standard_normals(rng, rows, m, out=None, scratch=None):
+    """(rows, m) independent N(0, 1) variates (written to ``out`` if given).
+
+    ``rng.random`` fills a (reusable) ``scratch`` buffer of 53-bit uniforms,
+    m + m/16 + 64 per row, which the ziggurat kernel
+    :func:`fwtheory.mc._kernels.normals_from_uniforms` turns into normals
+    (~1.02 m are used on average; running out is a > 15 sigma event, handled by
+    redrawing all rows with twice the slack). A deterministic function of the
+    generator state.
+    """
+    from ._kernels import ZIGGURAT_RATIO, ZIGGURAT_X, normals_from_uniforms
+
+    out = np.empty((rows, m)) if out is None else out
+    slack = m // 16 + 64
+    while True:
+        width = m + slack
+        if scratch is None or scratch.size < rows * width:
+            scratch = np.empty(rows * width)
+        u = scratch[:rows * width].reshape(rows, width)
+        rng.random(out=u)
+        if normals_from_uniforms(u, out, ZIGGURAT_X, ZIGGURAT_RATIO) == 0:
+            return out
+        slack *= 2  # pragma: no cover - astronomically rare
+        scratch = None
+
+
+def uniform_scratch_size(rows, m):
+    """Size of the ``scratch`` buffer :func:`standard_normals` uses for (rows, m)."""
+    return rows * (m + m // 16 + 64)
+
+
+def weight_normal_count(ensemble, n):
+    """Standard normals per network that define one hidden layer's weights."""
+    return n * n if ensemble == "gaussian" else haar_normal_count(n)
+
+
+def draw_weight_normals(rng, ensemble, chunk, n, out=None, scratch=None):
+    """Standard normals defining the weights of one hidden layer for a chunk:
+    (chunk, n, n) for Gaussian layers, (chunk, n(n+1)/2) for Haar layers
+    (``out``: a reusable (chunk, count) buffer)."""
+    normals = standard_normals(rng, chunk, weight_normal_count(ensemble, n), out=out, scratch=scratch)
+    return normals.reshape(chunk, n, n) if ensemble == "gaussian" else normals

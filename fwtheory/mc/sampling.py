@@ -1,0 +1,525 @@
+"""Public Monte Carlo entry point: :func:`simulate` and its :class:`Simulation` result.
+
+What is simulated (../shared/theory.md Sec. 1.1, 1.9, 2.2): N independent
+networks of the given :class:`~fwtheory.network.Network`, one input
+x = sqrt(q0) (1, ..., 1) in R^{n0}, every layer l = 1..L:
+
+    z^(1) = b + W x,   z^(l+1) = b + W sigma(z^(l))
+    H^(1) = (lambda_b + lambda_W q0) I
+    H^(l+1)_{i1 i2} = delta_{i1 i2} [lambda_b + lambda_W (1/n_l) sum_j sigma_j^2]
+                      + sum_{j1 j2} W_{i1 j1} W_{i2 j2} sigma'_{j1} sigma'_{j2} H^(l)_{j1 j2}
+
+(the full n x n NTK matrix). From each network's neuron means and pair means
+(i != k) the estimators of :mod:`fwtheory.mc.estimators` give the correlators
+of :mod:`fwtheory.quantities` (same names and normalizations as ``predict``)
+with delete-one-block jackknife errors over networks.
+
+Execution: the networks are split into chunks of a size that depends only on
+the width; chunk c draws all its randomness from its own
+``SeedSequence(seed, spawn_key=(width, c))`` stream, runs the numba kernels
+layer by layer, and the chunks are reduced in chunk order. Chunks run
+concurrently on ``numba.get_num_threads()`` Python threads (the kernels and
+numpy's bulk random fills release the GIL), so the random-number generation
+is parallel too and the numbers are bit-identical for any thread count.
+"""
+
+__all__ = ["simulate", "Simulation", "Extrapolation", "estimate_memory"]
+
+import math
+import os
+import threading
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import quantities
+from ..errors import AccuracyWarning, FwtheoryError, ParameterError, check_int, check_real
+from ..network import Network
+from . import _kernels
+from .ensembles import (draw_biases, draw_weight_normals, first_layer_preactivations,
+                        uniform_scratch_size, weight_normal_count)
+from .estimators import BlockSums, correlators, fit_inverse_width, jackknife, moments
+
+TARGET_BLOCKS = 200          # jackknife blocks (fewer when there are fewer networks)
+
+
+# ----------------------------------------------------------------- results
+@dataclass
+class Simulation:
+    """Result of :func:`simulate`.
+
+    Attributes
+    ----------
+    network : Network
+    samples : int
+        Networks simulated (fewer than requested if interrupted).
+    seed : int
+    input_norm : float
+        q0 = |x|^2 / n0.
+    layers : ndarray (L,)
+        1..L.
+    values, errors : dict[str, ndarray (L,)]
+        Every key of ``quantities.CORRELATORS`` and its standard error. With
+        ``widths``: the n -> infinity intercepts c0 of the fits X(n) = c0 + c1/n.
+    ratios, ratio_errors : dict[str, ndarray (L,)]
+        ``quantities.RATIOS`` (jackknife bias-corrected) and their errors.
+    overflow : ndarray (L,)
+        Fraction of networks with non-finite values at (or below) each layer;
+        they are excluded from that layer's statistics.
+    valid : ndarray (L,) int
+        Networks used per layer.
+    extrapolation : Extrapolation or None
+    interrupted : bool
+    notes : list[str]
+    """
+
+    network: Network
+    samples: int
+    seed: int
+    input_norm: float
+    layers: np.ndarray
+    values: dict
+    errors: dict
+    ratios: dict
+    ratio_errors: dict
+    overflow: np.ndarray
+    valid: np.ndarray
+    extrapolation: "Extrapolation" = None
+    interrupted: bool = False
+    notes: list = field(default_factory=list)
+    samples_requested: int = None
+    _sums: np.ndarray = field(default=None, repr=False)
+    _counts: np.ndarray = field(default=None, repr=False)
+
+    def jackknife(self, function):
+        """Estimate ``function(m)`` of the moment estimates ``m`` with a jackknife
+        error; ``m`` maps "z2", "z4", "h", "h2", "z2z2", "hz2", "hh", "hzz",
+        "hik2" (network means of neuron/pair means, see ``_kernels.STAT_NAMES``)
+        and "Ez2^2", "Eh^2", "EhEz2" (cross-network products) to (L,) arrays.
+        Returns ``(value, se)`` (bias-corrected value). Example: the deep-linear
+        ratio E[z^4] / (3 E[z^2]^2) is ``sim.jackknife(lambda m: m["z4"] / (3 * m["Ez2^2"]))``.
+        """
+        if self._sums is None:
+            raise FwtheoryError("jackknife needs a single-width simulation (see .extrapolation.per_width)")
+        _, corr, se = jackknife(lambda S, N: {"x": function(moments(S, N))}, self._sums, self._counts)
+        return corr["x"], se["x"]
+
+    def to_dict(self):
+        """Plain-JSON dictionary (keys: network, layers, the correlators and
+        "<key>_se", ratios, ratios_se, samples, seed, overflow, ...)."""
+        out = {"network": dict(self.network.to_dict(), input_norm=self.input_norm),
+               "layers": self.layers.tolist()}
+        for key in quantities.CORRELATORS:
+            out[key] = self.values[key]
+        for key in quantities.CORRELATORS:
+            out[key + "_se"] = self.errors[key]
+        out["ratios"] = dict(self.ratios)
+        out["ratios_se"] = dict(self.ratio_errors)
+        out["samples"] = self.samples
+        out["seed"] = self.seed
+        out["overflow"] = self.overflow
+        out["valid_samples"] = self.valid
+        out["interrupted"] = self.interrupted
+        out["notes"] = list(self.notes)
+        if self.samples_requested is not None and self.samples_requested != self.samples:
+            out["samples_requested"] = self.samples_requested
+        if self.extrapolation is not None:
+            out["extrapolation"] = self.extrapolation.to_dict()
+        return out
+
+
+@dataclass
+class Extrapolation:
+    """Width extrapolation X(n) = c0 + c1/n (n = n_{l-1}), weighted least squares
+    with the jackknife errors, per layer, for every correlator and ratio.
+
+    ``values``/``errors`` hold c0 and its standard error (the measured
+    leading-order coefficient), ``slopes``/``slope_errors`` c1, ``chi2`` and
+    ``dof`` the goodness of fit; ``per_width`` the single-width results.
+    """
+
+    widths: list
+    per_width: list
+    values: dict
+    errors: dict
+    slopes: dict
+    slope_errors: dict
+    chi2: dict
+    dof: dict
+
+    def to_dict(self):
+        return {
+            "model": "X(n) = c0 + c1/n, n = n_{l-1}; weighted least squares with the jackknife errors",
+            "widths": list(self.widths),
+            "c0": dict(self.values), "c0_se": dict(self.errors),
+            "c1": dict(self.slopes), "c1_se": dict(self.slope_errors),
+            "chi2": dict(self.chi2), "dof": dict(self.dof),
+            "per_width": [s.to_dict() for s in self.per_width],
+        }
+
+
+# ------------------------------------------------------------- validation
+def _chunk_size(n):
+    """Networks per chunk: ~2^17 NTK entries per chunk (a function of the width only)."""
+    return int(min(256, max(1, (1 << 17) // (n * n))))
+
+
+def _workers():
+    try:
+        import numba
+
+        return max(1, int(numba.get_num_threads()))
+    except Exception:  # pragma: no cover
+        return 1
+
+
+def estimate_memory(network, workers=None):
+    """Peak bytes of a run of ``network``: chunks in flight (2 per worker thread)
+    each holding z, H (twice), the random normals and the per-layer statistics,
+    plus the jackknife block sums."""
+    n, L = network.width, network.depth
+    workers = workers or _workers()
+    C = _chunk_size(n)
+    per_chunk = 8 * (C * (3 * n * n + 6 * n) + 4 * n * n + C * L * (_kernels.NSTAT + 4))
+    return 2 * workers * per_chunk + 8 * TARGET_BLOCKS * L * 14
+
+
+def _machine_memory():
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover
+        return 8 << 30
+
+
+def _check_memory(network):
+    need = estimate_memory(network)
+    limit = _machine_memory() // 2
+    if need > limit:
+        n, L = network.width, network.depth
+        # name the parameter that dominates the estimate
+        depth_part = 2 * _workers() * 8 * _chunk_size(n) * L * (_kernels.NSTAT + 4) + 8 * TARGET_BLOCKS * L * 14
+        name = "depth" if depth_part > need / 2 else "width"
+        raise ParameterError(
+            name, f"the simulation would need about {need / 2**30:.1f} GiB (width {n}, depth {L}), "
+                  f"more than half of this machine's memory ({limit / 2**30:.1f} GiB); "
+                  f"use a smaller {name}")
+
+
+def _check_widths(widths):
+    if isinstance(widths, str):
+        widths = [w for w in widths.replace(",", " ").split()]
+    try:
+        ws = [check_int("widths", w, lower=2, allowed="integers >= 2") for w in widths]
+    except TypeError:
+        raise ParameterError("widths", f"must be a list of integers >= 2, got {widths!r}") from None
+    ws = sorted(set(ws))
+    if len(ws) < 2:
+        raise ParameterError("widths", f"need at least two distinct widths (integers >= 2) for the "
+                                       f"1/n fit, got {list(widths)!r}")
+    return ws
+
+
+# --------------------------------------------------------------- sampling
+@dataclass(frozen=True)
+class _Plan:
+    network: Network
+    input_norm: float
+    chunk: int
+    n_chunks: int
+    samples: int
+    seeds: tuple
+
+
+_buffers = threading.local()
+
+
+def _buffer(name, shape):
+    """A per-thread work array reused across chunks (fresh allocations of
+    megabytes cost page faults on every layer)."""
+    store = getattr(_buffers, "arrays", None)
+    if store is None:
+        store = _buffers.arrays = {}
+    size = int(np.prod(shape))
+    arr = store.get(name)
+    if arr is None or arr.size < size:
+        arr = store[name] = np.empty(size)
+    return arr[:size].reshape(shape)
+
+
+def _simulate_chunk(plan, c):
+    """All layers of the networks of chunk ``c``: statistics (C, L, NSTAT).
+
+    Random draws, in this order: z^(1) (biases, then W x), then per layer
+    l = 2..L the biases (when C_b > 0) and the weight normals.
+    """
+    net, q0 = plan.network, plan.input_norm
+    n, L = net.width, net.depth
+    C = min(plan.chunk, plan.samples - c * plan.chunk)
+    rng = np.random.Generator(np.random.PCG64(plan.seeds[c]))
+    act = net.activation
+    stats = np.empty((L, C, _kernels.NSTAT))
+    z = _buffer("z", (C, n))
+    z[:] = first_layer_preactivations(rng, net, C, q0)
+    H = _buffer("H", (C, n, n))
+    H[:] = 0.0
+    idx = np.arange(n)
+    H[:, idx, idx] = net.lambda_b + net.lambda_W * q0
+    _kernels.layer_stats(z, H, stats[0])
+    z_next, H_next = _buffer("z_next", (C, n)), _buffer("H_next", (C, n, n))
+    count = weight_normal_count(net.ensemble, n)
+    normals = _buffer("normals", (C, count))
+    scratch = _buffer("uniforms", (uniform_scratch_size(C, count),))
+    none = np.empty((C, 0))
+    if net.ensemble == "gaussian":
+        kernel, scale = _kernels.propagate_dense, math.sqrt(net.C_W / n)
+    else:
+        kernel, scale = _kernels.propagate_haar, math.sqrt(net.C_W)
+    for l in range(1, L):
+        bias = draw_biases(rng, net.C_b, (C, n))
+        R = draw_weight_normals(rng, net.ensemble, C, n, out=normals, scratch=scratch)
+        if act.code >= 0:
+            s = sp = none
+        else:  # custom activation: sigma, sigma' from its numpy derivatives
+            with np.errstate(all="ignore"):
+                d = act.derivatives(z, 1)
+            s, sp = np.ascontiguousarray(d[0]), np.ascontiguousarray(d[1])
+        kernel(act.code, act.slope, scale, net.lambda_b, net.lambda_W, z, H, s, sp, R, bias,
+               z_next, H_next, stats[l])
+        z, z_next = z_next, z
+        H, H_next = H_next, H
+    return stats.transpose(1, 0, 2)
+
+
+def _run(network, samples, seed, input_norm, progress):
+    """Sample ``samples`` networks in chunks; returns (BlockSums, interrupted)."""
+    n = network.width
+    chunk = _chunk_size(n)
+    n_chunks = -(-samples // chunk)
+    root = np.random.SeedSequence(seed, spawn_key=(n,))
+    plan = _Plan(network, input_norm, chunk, n_chunks, samples, tuple(root.spawn(n_chunks)))
+    block = max(1, -(-samples // TARGET_BLOCKS))
+    sums = BlockSums(network.depth, block, -(-samples // block))
+    if network.activation.code < 0:      # build the lambdified derivatives once, up front
+        network.activation.derivatives(np.zeros(1), 1)
+    workers = _workers()
+    interrupted = False
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fwtheory-mc")
+    futures = {}
+    try:
+        submitted = 0
+        for c in range(n_chunks):
+            while submitted < n_chunks and submitted < c + 2 * workers:
+                futures[submitted] = pool.submit(_simulate_chunk, plan, submitted)
+                submitted += 1
+            stats = futures.pop(c).result()
+            finite = np.isfinite(stats).all(axis=-1)
+            valid = np.logical_and.accumulate(finite, axis=1)
+            sums.add(stats, valid)
+            if progress is not None:
+                progress(stats.shape[0])
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        for f in futures.values():
+            f.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
+    return sums, interrupted
+
+
+def _infinite_width(network, input_norm, notes):
+    """K_inf, Theta_inf per layer from ``fwtheory.kernel`` (NaN with a note on failure)."""
+    from ..kernel import infinite_width
+
+    try:
+        res = infinite_width(network, input_norm)
+        K, T = np.asarray(res.K, float), np.asarray(res.Theta, float)
+    except FwtheoryError as exc:
+        notes.append(f"G1 and Theta1 unavailable: infinite-width kernel failed ({exc})")
+        K = T = np.full(network.depth, np.nan)
+    return K, T
+
+
+def _ranges(layers):
+    """'3-5, 9' from [3, 4, 5, 9]."""
+    parts, start = [], None
+    for i, l in enumerate(layers):
+        if start is None:
+            start = l
+        if i + 1 == len(layers) or layers[i + 1] != l + 1:
+            parts.append(f"{start}" if start == l else f"{start}-{l}")
+            start = None
+    return ", ".join(parts)
+
+
+def _estimator(n_prev, K_inf, Theta_inf):
+    def estimate(S, N):
+        vals = correlators(moments(S, N), n_prev, K_inf, Theta_inf)
+        out = {("c", k): v for k, v in vals.items()}
+        out.update({("r", k): v for k, v in quantities.ratio_values(vals).items()})
+        return out
+    return estimate
+
+
+def _summarize(network, seed, input_norm, sums, requested, interrupted):
+    L = network.depth
+    notes = []
+    K_inf, Theta_inf = _infinite_width(network, input_norm, notes)
+    n_prev = np.full(L, float(network.width))
+    n_prev[0] = network.input_dim
+    S, N = sums.used()
+    done = sums.networks
+    full, corrected, se = jackknife(_estimator(n_prev, K_inf, Theta_inf), S, N)
+    values = {k: full[("c", k)] for k in quantities.CORRELATORS}
+    errors = {k: se[("c", k)] for k in quantities.CORRELATORS}
+    ratios = {k: corrected[("r", k)] for k in quantities.RATIOS}
+    ratio_errors = {k: se[("r", k)] for k in quantities.RATIOS}
+    valid = N.sum(axis=0) if len(N) else np.zeros(L, dtype=np.int64)
+    overflow = 1.0 - valid / done if done else np.zeros(L)
+    hit = np.flatnonzero(overflow > 0)
+    if hit.size:
+        first = hit[0]
+        notes.append(f"overflow: from layer {first + 1} on, networks with non-finite values at or below "
+                     f"a layer are excluded from it ({overflow[first]:.1%} at layer {first + 1}, "
+                     f"{overflow[-1]:.1%} at layer {L}; see 'overflow')")
+    bad = np.flatnonzero(valid < 2)
+    if bad.size and done:
+        msg = f"layers {_ranges(bad + 1)}: fewer than 2 finite networks; values there are NaN"
+        notes.append(msg)
+        warnings.warn(msg, AccuracyWarning, stacklevel=3)
+    if interrupted:
+        notes.append(f"interrupted: {done} of {requested} networks finished")
+    return Simulation(network=network, samples=done, seed=seed, input_norm=input_norm,
+                      layers=np.arange(1, L + 1), values=values, errors=errors, ratios=ratios,
+                      ratio_errors=ratio_errors, overflow=overflow, valid=valid,
+                      interrupted=interrupted, notes=notes, samples_requested=requested,
+                      _sums=S, _counts=N)
+
+
+def _progress_callback(progress, total):
+    if progress is None or progress is False:
+        return None, None
+    if progress is True:
+        from .._io import ProgressBar
+
+        bar = ProgressBar(total, label="simulate")
+        return bar.update, bar
+    if hasattr(progress, "update"):
+        return progress.update, None
+    if callable(progress):
+        return progress, None
+    raise ParameterError("progress", f"must be None, True, a callable or have .update(k), got {progress!r}")
+
+
+def simulate(network, samples, seed, widths=None, input_norm=1.0, progress=None):
+    """Monte Carlo estimates of the single-input correlators, layer by layer.
+
+    Parameters
+    ----------
+    network : Network
+        Architecture, initialization and ensemble (hidden layers square; an
+        orthogonal first layer needs ``input_dim == width``).
+    samples : int >= 2
+        Independent networks (per width).
+    seed : int >= 0
+        Seed; width ``n``, chunk ``c`` use ``SeedSequence(seed, spawn_key=(n, c))``,
+        so the result is bit-identical for any thread count, and the width-``n``
+        run inside an extrapolation equals ``simulate`` at that width.
+    widths : list of int >= 2, optional
+        Run every width (``input_dim`` follows the width when it equals it in
+        ``network``) and fit X(n) = c0 + c1/n per layer; the result's values are
+        then the intercepts c0 (see :class:`Extrapolation`).
+    input_norm : float >= 0
+        q0 = |x|^2 / n0 of the input x = sqrt(q0) (1, ..., 1).
+    progress : None, True, callable(k) or object with ``update(k)``
+        Progress reporting, called with the number of networks just finished;
+        ``True`` shows :class:`fwtheory._io.ProgressBar` on stderr.
+
+    Returns
+    -------
+    Simulation
+
+    Raises
+    ------
+    ParameterError
+        samples < 2, width < 2, widths with entries < 2 or fewer than two
+        distinct widths, a non-square orthogonal layer, or an estimated memory
+        need above half the machine's RAM (the message gives the estimate).
+
+    Notes
+    -----
+    A KeyboardInterrupt stops the run cleanly: the networks that finished are
+    summarized (``interrupted=True`` and a note).
+
+    Custom (sympy) activations are supported: sigma and sigma' are then
+    evaluated by ``Activation.derivatives`` (lambdified numpy code, built when
+    the activation was created) between kernel calls; built-in activations are
+    evaluated inside the kernels and never touch sympy.
+    """
+    if not isinstance(network, Network):
+        raise ParameterError("network", f"must be a fwtheory.Network, got {type(network).__name__}")
+    samples = check_int("samples", samples, lower=2)
+    seed = check_int("seed", seed, lower=0)
+    input_norm = check_real("input_norm", input_norm, lower=0.0)
+    if widths is None:
+        nets = [network]
+    else:
+        ws = _check_widths(widths)
+        follow = network.input_dim == network.width
+        nets = [network.replace(width=w, input_dim=w if follow else network.input_dim) for w in ws]
+    for net in nets:
+        if net.width < 2:
+            raise ParameterError("width", f"must be an integer >= 2 (pairs of neurons i != k), got {net.width}")
+        _check_memory(net)
+
+    step, bar = _progress_callback(progress, samples * len(nets))
+    results = []
+    try:
+        for net in nets:
+            sums, interrupted = _run(net, samples, seed, input_norm, step)
+            results.append(_summarize(net, seed, input_norm, sums, samples, interrupted))
+            if interrupted:
+                break
+    finally:
+        if bar is not None:
+            bar.close()
+    if widths is None:
+        return results[0]
+    return _combine(network, seed, input_norm, samples, results, len(nets))
+
+
+def _combine(network, seed, input_norm, samples, results, planned):
+    """Top-level result of a width scan: fits X(n) = c0 + c1/n per layer."""
+    L = network.depth
+    interrupted = any(r.interrupted for r in results)
+    usable = [r for r in results if r.samples >= 2]
+    notes = [f"width {r.network.width}: {note}" for r in results for note in r.notes]
+    if interrupted:
+        notes.append(f"interrupted: {len(usable)} of {planned} widths have results")
+    inv_n = np.array([[1.0 / r.network.input_dim] + [1.0 / r.network.width] * (L - 1) for r in usable])
+    vals, errs, slopes, slope_errs, chi2, dof = {}, {}, {}, {}, {}, {}
+    sources = [(k, "values", "errors") for k in quantities.CORRELATORS]
+    sources += [(k, "ratios", "ratio_errors") for k in quantities.RATIOS]
+    for key, vattr, eattr in sources:
+        if len({r.network.width for r in usable}) >= 2:
+            fit = fit_inverse_width(inv_n, [getattr(r, vattr)[key] for r in usable],
+                                    [getattr(r, eattr)[key] for r in usable])
+        else:
+            fit = {k: np.full(L, np.nan) for k in ("c0", "c0_se", "c1", "c1_se", "chi2")}
+            fit["dof"] = np.zeros(L, dtype=int)
+        vals[key], errs[key] = fit["c0"], fit["c0_se"]
+        slopes[key], slope_errs[key], chi2[key], dof[key] = fit["c1"], fit["c1_se"], fit["chi2"], fit["dof"]
+    ex = Extrapolation(widths=[r.network.width for r in results], per_width=results, values=vals,
+                       errors=errs, slopes=slopes, slope_errors=slope_errs, chi2=chi2, dof=dof)
+    overflow = np.max([r.overflow for r in results], axis=0) if results else np.zeros(L)
+    valid = np.min([r.valid for r in results], axis=0) if results else np.zeros(L, dtype=int)
+    return Simulation(
+        network=network, samples=samples if not interrupted else min(r.samples for r in results),
+        seed=seed, input_norm=input_norm, layers=np.arange(1, L + 1),
+        values={k: vals[k] for k in quantities.CORRELATORS},
+        errors={k: errs[k] for k in quantities.CORRELATORS},
+        ratios={k: vals[k] for k in quantities.RATIOS},
+        ratio_errors={k: errs[k] for k in quantities.RATIOS},
+        overflow=overflow, valid=valid, extrapolation=ex, interrupted=interrupted, notes=notes,
+        samples_requested=samples)
