@@ -25,11 +25,20 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 # public name -> submodule that defines it (PEP 562 lazy loading)
 _LAZY = {
     "derive": ".symbolic",
-    "predict": ".predict",
-    "Prediction": ".predict",
+    "infinite_width": ".kernel",
+    "kernel_matrix": ".kernel",
+    "fixed_points": ".kernel",
+    "criticality": ".kernel",
+    "predict": ".prediction",
+    "Prediction": ".prediction",
     "scale_invariant_solution": ".exact",
     "kstar0_asymptotics": ".asymptotics",
     "simulate": ".mc",
+    "compare": ".comparison",
+    "Comparison": ".comparison",
+    "saturation": ".depth_saturation",
+    "SaturationReport": ".depth_saturation",
+    "validate": ".validation",
 }
 
 __all__ = [

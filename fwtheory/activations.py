@@ -354,8 +354,14 @@ def get_activation(spec):
             try:
                 param = float(arg)
             except ValueError:
-                raise ParameterError("activation", f"parameter of {name} must be a number, got {arg!r}") from None
-        return _builtin(name, param)
+                param = None
+                if arg.strip() != "z" and name not in ("tanh", "sin", "erf"):
+                    raise ParameterError(
+                        "activation", f"parameter of {name} must be a number, got {arg!r}") from None
+                if arg.strip() != "z":
+                    m = None  # e.g. "tanh(2*z)": a sympy expression, parsed below
+        if m is not None:
+            return _builtin(name, param)
     if m and m.group(2) is None and m.group(1) != "z":
         raise ParameterError(
             "activation",

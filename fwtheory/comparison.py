@@ -1,6 +1,6 @@
 """Theory against simulation, correlator by correlator and layer by layer.
 
-:func:`compare` puts a :class:`~fwtheory.predict.Prediction` next to a
+:func:`compare` puts a :class:`~fwtheory.prediction.Prediction` next to a
 :class:`~fwtheory.mc.Simulation` of the same network and gives, for every
 correlator of :data:`fwtheory.quantities.ALL_CORRELATORS` and every ratio of
 :data:`fwtheory.quantities.ALL_RATIOS` that both sides provide, at every

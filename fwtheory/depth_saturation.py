@@ -237,7 +237,7 @@ def classify_depth_behaviour(layers, values, depth=None, band=BAND):
 class MonteCarloCheck:
     """Monte Carlo points of one ratio against the theory curve.
 
-    Per layer the rule of :func:`fwtheory.compare.compare` (|MC - theory| <=
+    Per layer the rule of :func:`fwtheory.comparison.compare` (|MC - theory| <=
     z SE + rel_tol |theory|). For growing ratios also the least-squares slope
     over the second half of the simulated depth, measured (jackknife SE over
     networks, which keeps the correlation between layers) and theory.
@@ -403,7 +403,7 @@ class SaturationReport:
         ext = ", ".join(f"{e} {self.theory[e].network.depth}" for e in self.ensembles)
         lines = [f"# {self.title()}",
                  f"# classified from the leading-order theory to depth {ext} "
-                 "(rule: fwtheory.saturation docstring; 5% band)"]
+                 "(rule: fwtheory.depth_saturation docstring; 5% band)"]
         lines.append(_text_table(head, rows))
         if self.simulated:
             lo, hi = _window(self.depth)
@@ -538,7 +538,7 @@ def _text_table(header, rows):
 # ------------------------------------------------------------------ driver
 def _extended_prediction(network, depth, extended, input_norm, notes):
     """predict() to ``extended`` layers, halving on overflow (never below depth)."""
-    from .predict import predict
+    from .prediction import predict
 
     L = extended
     while True:
@@ -590,7 +590,7 @@ def saturation(activation="tanh", C_b=0.0, C_W=1.0, width=64, depth=50,
         Depth to which the theory is evaluated for the classification; default
         min(max(40 depth, 2000), 20000), never below ``depth``.
     z, rel_tol : float
-        Tolerance of the Monte Carlo checks (see :func:`fwtheory.compare.compare`).
+        Tolerance of the Monte Carlo checks (see :func:`fwtheory.comparison.compare`).
 
     Returns
     -------
@@ -635,7 +635,7 @@ def saturation(activation="tanh", C_b=0.0, C_W=1.0, width=64, depth=50,
     simulations = {e: None for e in ensembles}
     checks = {e: {} for e in ensembles}
     if simulate:
-        from .compare import compare
+        from .comparison import compare
         from .mc import simulate as run_simulation
 
         callback, bar = _progress(progress, samples * len(ensembles))
@@ -668,7 +668,7 @@ def _rule_text():
     """The "Classification rule" section of this module's docstring."""
     doc = __doc__ or ""
     marker = "Classification rule\n-------------------\n"
-    return doc.split(marker, 1)[1].strip() if marker in doc else "see fwtheory.saturation"
+    return doc.split(marker, 1)[1].strip() if marker in doc else "see fwtheory.depth_saturation"
 
 
 def _ratio_names():

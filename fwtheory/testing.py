@@ -15,7 +15,7 @@ hypothesis strategy):
 :func:`assert_theory_matches_simulation` runs :func:`fwtheory.predict` and
 :func:`fwtheory.mc.simulate` on a network and raises ``AssertionError`` with a
 per-layer table when a quantity disagrees by the rule of
-:func:`fwtheory.compare.compare`: |measured - theory| > z SE + rel_tol |theory|.
+:func:`fwtheory.comparison.compare`: |measured - theory| > z SE + rel_tol |theory|.
 
 Example (this test is ``tests/test_testing_kit.py::test_documented_example``)::
 
@@ -182,9 +182,9 @@ def assert_theory_matches_simulation(network, quantities=("V", "F", "B"), sample
         With the per-layer table of the checked quantities, when a checked
         (quantity, layer) disagrees or has no finite measurement.
     """
-    from .compare import compare
+    from .comparison import compare
     from .mc import simulate
-    from .predict import predict
+    from .prediction import predict
 
     names = [quantities] if isinstance(quantities, str) else list(quantities)
     prediction = predict(network, input_norm=input_norm)

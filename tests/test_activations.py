@@ -50,3 +50,25 @@ def test_import_is_light():
     code = "import sys, fwtheory; fwtheory.get_activation('tanh')([0.1]); print('sympy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_function_call_syntax():
+    # "tanh(z)" is the built-in; "tanh(2*z)" is a custom expression
+    assert get_activation("tanh(z)") == get_activation("tanh")
+    assert get_activation("tanh(z)").code == 3
+    custom = get_activation("tanh(2*z)")
+    assert custom.code == -1 and custom(np.array([0.3]))[0] == pytest.approx(np.tanh(0.6))
+    with pytest.raises(ParameterError, match="activation"):
+        get_activation("relu(z*2)")
+
+
+def test_lazy_exports_are_not_shadowed_by_submodules():
+    import importlib
+
+    import fwtheory
+
+    for mod in ("prediction", "comparison", "depth_saturation", "exact", "asymptotics", "kernel",
+                "symbolic", "mc", "testing", "validation"):
+        importlib.import_module(f"fwtheory.{mod}")
+    for name in ("predict", "compare", "saturation", "simulate", "derive", "validate", "criticality"):
+        assert callable(getattr(fwtheory, name)) and not isinstance(getattr(fwtheory, name), type(fwtheory)), name

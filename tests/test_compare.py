@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from fwtheory import Network
-from fwtheory.compare import TOLERANCE_RULE, compare
+from fwtheory.comparison import TOLERANCE_RULE, compare
 from fwtheory.errors import ParameterError
-from fwtheory.predict import predict
+from fwtheory.prediction import predict
 from fwtheory.quantities import CORRELATORS, ratio_values
 from fwtheory.testing import assert_theory_matches_simulation
 

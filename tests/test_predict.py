@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from fwtheory import Network, NumericalError, ParameterError
 from fwtheory.asymptotics import kstar0_asymptotics
 from fwtheory.exact import scale_invariant_solution
-from fwtheory.predict import predict
+from fwtheory.prediction import predict
 
 
 def relu_net(depth=3, ensemble="gaussian", **kw):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from fwtheory.errors import ParameterError
-from fwtheory.saturation import (DECAYING, GROWING, GROWING_FASTER, GROWING_SLOWER, SATURATING,
+from fwtheory.depth_saturation import (DECAYING, GROWING, GROWING_FASTER, GROWING_SLOWER, SATURATING,
                                  UNDEFINED, ZERO_KIND, classify_depth_behaviour, saturation,
                                  saturation_depth)
 

@@ -79,7 +79,7 @@ def test_assertion_fails_with_a_per_layer_table(monkeypatch):
     """A theory with V twice too large must be caught, layer by layer."""
     import importlib
 
-    predict_module = importlib.import_module("fwtheory.predict")   # `fwtheory.predict` may be the function
+    predict_module = importlib.import_module("fwtheory.prediction")
     real = predict_module.predict
 
     def wrong_predict(network, input_norm=1.0, **kw):

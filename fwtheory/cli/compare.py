@@ -52,9 +52,9 @@ def run(args):
     import sys
 
     from .._io import ProgressBar, atomic_write_text, dumps_json
-    from ..compare import compare
+    from ..comparison import compare
     from ..mc import simulate
-    from ..predict import predict
+    from ..prediction import predict
 
     net = network_from_args(args)
     widths = parse_widths(args.widths)

@@ -18,7 +18,7 @@ def add_parser(sub):
 
 def run(args):
     from .._io import atomic_write_text, dumps_json, format_table
-    from ..predict import predict
+    from ..prediction import predict
     from ..quantities import RATIOS
 
     net = network_from_args(args)

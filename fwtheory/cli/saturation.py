@@ -8,7 +8,7 @@ into the working directory (``--out-dir``). Importing this module is cheap.
 
 import argparse
 
-from ..saturation import DEFAULT_SAMPLES  # noqa: F401  (light: numpy only)
+from ..depth_saturation import DEFAULT_SAMPLES  # noqa: F401  (light: numpy only)
 
 
 def add_parser(sub):
@@ -54,7 +54,7 @@ def run(args):
 
     from .._io import dumps_json
     from ..errors import ParameterError
-    from ..saturation import saturation
+    from ..depth_saturation import saturation
 
     if not args.no_files and not os.path.isdir(args.out_dir):
         raise ParameterError("out-dir", f"{args.out_dir!r} is not an existing directory")
