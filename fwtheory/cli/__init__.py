@@ -14,7 +14,7 @@ from importlib import import_module
 from ..errors import FwtheoryError, NumericalError, ParameterError
 
 COMMANDS = ("kernel", "criticality", "derive", "predict", "asymptotics", "simulate", "compare",
-            "saturation")
+            "saturation", "validate")
 
 
 def build_parser():
