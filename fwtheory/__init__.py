@@ -34,6 +34,7 @@ _LAZY = {
     "scale_invariant_solution": ".exact",
     "kstar0_asymptotics": ".asymptotics",
     "simulate": ".mc",
+    "simulate_descendants": ".mc",
     "compare": ".comparison",
     "Comparison": ".comparison",
     "saturation": ".depth_saturation",

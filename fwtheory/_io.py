@@ -2,7 +2,7 @@
 JSON encoding of numpy results, plain-text tables and a progress bar."""
 
 __all__ = ["atomic_write_text", "atomic_write_bytes", "to_jsonable", "dumps_json",
-           "format_table", "ProgressBar"]
+           "format_table", "layer_ranges", "ProgressBar"]
 
 import json
 import math
@@ -98,6 +98,18 @@ def format_table(header, rows):
     lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def layer_ranges(layers):
+    """'3-5, 9' from [3, 4, 5, 9] (sorted integers)."""
+    parts, start = [], None
+    for i, l in enumerate(layers):
+        if start is None:
+            start = l
+        if i + 1 == len(layers) or layers[i + 1] != l + 1:
+            parts.append(f"{start}" if start == l else f"{start}-{l}")
+            start = None
+    return ", ".join(parts)
 
 
 class ProgressBar:

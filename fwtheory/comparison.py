@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._io import layer_ranges
 from .errors import ParameterError, check_real
 from .quantities import ALL_CORRELATORS, ALL_RATIOS
 
@@ -168,7 +169,7 @@ class Comparison:
             by_name = {}
             for name, layer in fails:
                 by_name.setdefault(name, []).append(layer)
-            tail += "; disagree: " + "; ".join(f"{k} at layers {_ranges(v)}" for k, v in by_name.items())
+            tail += "; disagree: " + "; ".join(f"{k} at layers {layer_ranges(v)}" for k, v in by_name.items())
         notes = [f"# note: {n}" for n in self.notes]
         return "\n".join(self.header() + [format_table(head, rows), tail] + notes)
 
@@ -238,17 +239,6 @@ def _round(x, digits):
     x = float(x)
     return round(x, digits) if np.isfinite(x) else x
 
-
-def _ranges(layers):
-    """[1, 2, 3, 7] -> '1-3, 7'."""
-    out, start = [], None
-    for i, l in enumerate(layers):
-        if start is None:
-            start = l
-        if i + 1 == len(layers) or layers[i + 1] != l + 1:
-            out.append(str(start) if start == l else f"{start}-{l}")
-            start = None
-    return ", ".join(out)
 
 
 # ---------------------------------------------------------------- compare

@@ -19,6 +19,11 @@ def add_parser(sub):
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--widths", default=None,
                    help="comma-separated widths for the 1/n extrapolation, e.g. 32,64,128")
+    p.add_argument("--descendants", action="store_true",
+                   help="also estimate the dNTK/ddNTK statistics P, Q, R, S, T, U "
+                        "(fwtheory.mc.simulate_descendants; JSON key 'descendants')")
+    p.add_argument("--pairs", type=int, default=8,
+                   help="neuron pairs sampled per network and layer for the descendants (default: 8)")
     p.add_argument("--json", action="store_true", help="print JSON instead of the table")
     p.add_argument("--out", default=None, metavar="FILE", help="also write the JSON to FILE (atomically)")
     p.set_defaults(func=run)
@@ -36,14 +41,14 @@ def _widths(text):
         raise ParameterError("widths", f"must be comma-separated integers >= 2, got {text!r}") from None
 
 
-def _table(sim):
+def _table(sim, names=None):
     from .. import quantities
     from .._io import format_table
 
     def cell(v, e):
         return "-" if v != v else (f"{v:.4g}" if e != e else f"{v:.4g}±{e:.2g}")
 
-    names = list(quantities.RATIOS)
+    names = list(quantities.RATIOS) if names is None else list(names)
     rows = []
     for i, l in enumerate(sim.layers):
         rows.append([int(l)] + [cell(float(sim.ratios[k][i]), float(sim.ratio_errors[k][i])) for k in names]
@@ -70,12 +75,24 @@ def run(args):
         sim = simulate(net, samples=args.samples, seed=args.seed, widths=widths,
                        input_norm=args.input_norm, progress=bar)
     payload = sim.to_dict()
+    desc = None
+    if args.descendants:
+        from ..mc import simulate_descendants
+
+        with ProgressBar(total, label="descendants", delay=2.0) as bar:
+            desc = simulate_descendants(net, samples=args.samples, seed=args.seed, pairs=args.pairs,
+                                        widths=widths, input_norm=args.input_norm, progress=bar)
+        payload["descendants"] = desc.to_dict()
     if args.out:
         atomic_write_text(args.out, dumps_json(payload) + "\n")
     if args.json:
         sys.stdout.write(dumps_json(payload) + "\n")
     else:
         sys.stdout.write(_table(sim) + "\n")
-    for note in sim.notes:
+        if desc is not None:
+            from ..quantities import DESCENDANT_RATIOS
+
+            sys.stdout.write(_table(desc, DESCENDANT_RATIOS).replace("# simulate:", "# descendants:", 1) + "\n")
+    for note in sim.notes + (desc.notes if desc is not None else []):
         print(f"fwtheory simulate: note: {note}", file=sys.stderr)
-    return 130 if sim.interrupted else 0
+    return 130 if sim.interrupted or (desc is not None and desc.interrupted) else 0

@@ -12,7 +12,9 @@ U-statistics over neuron pairs and jackknife errors over networks.
 ['A/Theta^2', 'B/Theta^2']
 """
 
+from .descendants import DescendantSimulation, simulate_descendants
 from .ensembles import haar_orthogonal
 from .sampling import Extrapolation, Simulation, estimate_memory, simulate
 
-__all__ = ["simulate", "Simulation", "Extrapolation", "haar_orthogonal", "estimate_memory"]
+__all__ = ["simulate", "Simulation", "Extrapolation", "haar_orthogonal", "estimate_memory",
+           "simulate_descendants", "DescendantSimulation"]

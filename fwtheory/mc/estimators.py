@@ -56,9 +56,12 @@ class BlockSums:
     accumulated in a fixed order (bit-reproducible).
     """
 
-    def __init__(self, depth, block_size, n_blocks):
+    def __init__(self, depth, block_size, n_blocks, n_sums=NSUM, extend=extend_stats):
+        # ``extend`` maps (..., NSTAT) statistics to the (..., n_sums) columns that are summed
+        # (default: the NTK/preactivation statistics plus their cross-network products)
+        self.extend = extend
         self.block_size = int(block_size)
-        self.sums = np.zeros((n_blocks, depth, NSUM))
+        self.sums = np.zeros((n_blocks, depth, n_sums))
         self.counts = np.zeros((n_blocks, depth), dtype=np.int64)
         self.networks = 0          # networks added (valid or not)
 
@@ -66,7 +69,7 @@ class BlockSums:
         """Add a chunk: ``stats`` (C, L, NSTAT), ``valid`` (C, L) bool (False:
         non-finite values at that layer, excluded)."""
         with np.errstate(all="ignore"):      # products of overflowed values are excluded below
-            ext = extend_stats(stats)
+            ext = self.extend(stats) if self.extend is not None else np.array(stats, dtype=float)
         ext[~valid] = 0.0
         blk = (self.networks + np.arange(stats.shape[0])) // self.block_size
         starts = np.flatnonzero(np.r_[True, blk[1:] != blk[:-1]])

@@ -26,21 +26,20 @@ is parallel too and the numbers are bit-identical for any thread count.
 __all__ = ["simulate", "Simulation", "Extrapolation", "estimate_memory"]
 
 import math
-import os
 import threading
-import warnings
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .. import quantities
-from ..errors import AccuracyWarning, FwtheoryError, ParameterError, check_int, check_real
+from ..errors import FwtheoryError, ParameterError, check_int, check_real
 from ..network import Network
 from . import _kernels
 from .ensembles import (draw_biases, draw_weight_normals, first_layer_preactivations,
                         uniform_scratch_size, weight_normal_count)
-from .estimators import BlockSums, correlators, fit_inverse_width, jackknife, moments
+from ._runner import (combine_widths, refuse_if_too_big, run_chunks, run_widths, summarize_sums,
+                      worker_count)
+from .estimators import BlockSums, correlators, jackknife, moments
 
 TARGET_BLOCKS = 200          # jackknife blocks (fewer when there are fewer networks)
 
@@ -166,13 +165,6 @@ def _chunk_size(n):
     return int(min(256, max(1, (1 << 17) // (n * n))))
 
 
-def _workers():
-    try:
-        import numba
-
-        return max(1, int(numba.get_num_threads()))
-    except Exception:  # pragma: no cover
-        return 1
 
 
 def estimate_memory(network, workers=None):
@@ -180,45 +172,22 @@ def estimate_memory(network, workers=None):
     each holding z, H (twice), the random normals and the per-layer statistics,
     plus the jackknife block sums."""
     n, L = network.width, network.depth
-    workers = workers or _workers()
+    workers = workers or worker_count()
     C = _chunk_size(n)
     per_chunk = 8 * (C * (3 * n * n + 6 * n) + 4 * n * n + C * L * (_kernels.NSTAT + 4))
     return 2 * workers * per_chunk + 8 * TARGET_BLOCKS * L * 14
 
 
-def _machine_memory():
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):  # pragma: no cover
-        return 8 << 30
 
 
 def _check_memory(network):
     need = estimate_memory(network)
-    limit = _machine_memory() // 2
-    if need > limit:
-        n, L = network.width, network.depth
-        # name the parameter that dominates the estimate
-        depth_part = 2 * _workers() * 8 * _chunk_size(n) * L * (_kernels.NSTAT + 4) + 8 * TARGET_BLOCKS * L * 14
-        name = "depth" if depth_part > need / 2 else "width"
-        raise ParameterError(
-            name, f"the simulation would need about {need / 2**30:.1f} GiB (width {n}, depth {L}), "
-                  f"more than half of this machine's memory ({limit / 2**30:.1f} GiB); "
-                  f"use a smaller {name}")
+    n, L = network.width, network.depth
+    # name the parameter that dominates the estimate
+    depth_part = 2 * worker_count() * 8 * _chunk_size(n) * L * (_kernels.NSTAT + 4) + 8 * TARGET_BLOCKS * L * 14
+    refuse_if_too_big(network, need, "depth" if depth_part > need / 2 else "width")
 
 
-def _check_widths(widths):
-    if isinstance(widths, str):
-        widths = [w for w in widths.replace(",", " ").split()]
-    try:
-        ws = [check_int("widths", w, lower=2, allowed="integers >= 2") for w in widths]
-    except TypeError:
-        raise ParameterError("widths", f"must be a list of integers >= 2, got {widths!r}") from None
-    ws = sorted(set(ws))
-    if len(ws) < 2:
-        raise ParameterError("widths", f"need at least two distinct widths (integers >= 2) for the "
-                                       f"1/n fit, got {list(widths)!r}")
-    return ws
 
 
 # --------------------------------------------------------------- sampling
@@ -303,28 +272,7 @@ def _run(network, samples, seed, input_norm, progress):
     sums = BlockSums(network.depth, block, -(-samples // block))
     if network.activation.code < 0:      # build the lambdified derivatives once, up front
         network.activation.derivatives(np.zeros(1), 1)
-    workers = _workers()
-    interrupted = False
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fwtheory-mc")
-    futures = {}
-    try:
-        submitted = 0
-        for c in range(n_chunks):
-            while submitted < n_chunks and submitted < c + 2 * workers:
-                futures[submitted] = pool.submit(_simulate_chunk, plan, submitted)
-                submitted += 1
-            stats = futures.pop(c).result()
-            finite = np.isfinite(stats).all(axis=-1)
-            valid = np.logical_and.accumulate(finite, axis=1)
-            sums.add(stats, valid)
-            if progress is not None:
-                progress(stats.shape[0])
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        for f in futures.values():
-            f.cancel()
-        pool.shutdown(wait=True, cancel_futures=True)
+    interrupted = run_chunks(_simulate_chunk, plan, n_chunks, sums, progress, "fwtheory-mc")
     return sums, interrupted
 
 
@@ -341,16 +289,6 @@ def _infinite_width(network, input_norm, notes):
     return K, T
 
 
-def _ranges(layers):
-    """'3-5, 9' from [3, 4, 5, 9]."""
-    parts, start = [], None
-    for i, l in enumerate(layers):
-        if start is None:
-            start = l
-        if i + 1 == len(layers) or layers[i + 1] != l + 1:
-            parts.append(f"{start}" if start == l else f"{start}-{l}")
-            start = None
-    return ", ".join(parts)
 
 
 def _estimator(n_prev, K_inf, Theta_inf):
@@ -368,48 +306,11 @@ def _summarize(network, seed, input_norm, sums, requested, interrupted):
     K_inf, Theta_inf = _infinite_width(network, input_norm, notes)
     n_prev = np.full(L, float(network.width))
     n_prev[0] = network.input_dim
-    S, N = sums.used()
-    done = sums.networks
-    full, corrected, se = jackknife(_estimator(n_prev, K_inf, Theta_inf), S, N)
-    values = {k: full[("c", k)] for k in quantities.CORRELATORS}
-    errors = {k: se[("c", k)] for k in quantities.CORRELATORS}
-    ratios = {k: corrected[("r", k)] for k in quantities.RATIOS}
-    ratio_errors = {k: se[("r", k)] for k in quantities.RATIOS}
-    valid = N.sum(axis=0) if len(N) else np.zeros(L, dtype=np.int64)
-    overflow = 1.0 - valid / done if done else np.zeros(L)
-    hit = np.flatnonzero(overflow > 0)
-    if hit.size:
-        first = hit[0]
-        notes.append(f"overflow: from layer {first + 1} on, networks with non-finite values at or below "
-                     f"a layer are excluded from it ({overflow[first]:.1%} at layer {first + 1}, "
-                     f"{overflow[-1]:.1%} at layer {L}; see 'overflow')")
-    bad = np.flatnonzero(valid < 2)
-    if bad.size and done:
-        msg = f"layers {_ranges(bad + 1)}: fewer than 2 finite networks; values there are NaN"
-        notes.append(msg)
-        warnings.warn(msg, AccuracyWarning, stacklevel=3)
-    if interrupted:
-        notes.append(f"interrupted: {done} of {requested} networks finished")
-    return Simulation(network=network, samples=done, seed=seed, input_norm=input_norm,
-                      layers=np.arange(1, L + 1), values=values, errors=errors, ratios=ratios,
-                      ratio_errors=ratio_errors, overflow=overflow, valid=valid,
-                      interrupted=interrupted, notes=notes, samples_requested=requested,
-                      _sums=S, _counts=N)
+    fields = summarize_sums(sums, _estimator(n_prev, K_inf, Theta_inf), quantities.CORRELATORS,
+                            quantities.RATIOS, requested, interrupted, notes)
+    return Simulation(network=network, seed=seed, input_norm=input_norm, **fields)
 
 
-def _progress_callback(progress, total):
-    if progress is None or progress is False:
-        return None, None
-    if progress is True:
-        from .._io import ProgressBar
-
-        bar = ProgressBar(total, label="simulate")
-        return bar.update, bar
-    if hasattr(progress, "update"):
-        return progress.update, None
-    if callable(progress):
-        return progress, None
-    raise ParameterError("progress", f"must be None, True, a callable or have .update(k), got {progress!r}")
 
 
 def simulate(network, samples, seed, widths=None, input_norm=1.0, progress=None):
@@ -462,64 +363,18 @@ def simulate(network, samples, seed, widths=None, input_norm=1.0, progress=None)
     samples = check_int("samples", samples, lower=2)
     seed = check_int("seed", seed, lower=0)
     input_norm = check_real("input_norm", input_norm, lower=0.0)
-    if widths is None:
-        nets = [network]
-    else:
-        ws = _check_widths(widths)
-        follow = network.input_dim == network.width
-        nets = [network.replace(width=w, input_dim=w if follow else network.input_dim) for w in ws]
-    for net in nets:
-        if net.width < 2:
-            raise ParameterError("width", f"must be an integer >= 2 (pairs of neurons i != k), got {net.width}")
-        _check_memory(net)
 
-    step, bar = _progress_callback(progress, samples * len(nets))
-    results = []
-    try:
-        for net in nets:
-            sums, interrupted = _run(net, samples, seed, input_norm, step)
-            results.append(_summarize(net, seed, input_norm, sums, samples, interrupted))
-            if interrupted:
-                break
-    finally:
-        if bar is not None:
-            bar.close()
+    def run_one(net, step):
+        sums, interrupted = _run(net, samples, seed, input_norm, step)
+        return _summarize(net, seed, input_norm, sums, samples, interrupted)
+
+    results, planned = run_widths(network, widths, samples, progress, "simulate", _check_memory, run_one)
     if widths is None:
         return results[0]
-    return _combine(network, seed, input_norm, samples, results, len(nets))
+    return _combine(network, seed, input_norm, samples, results, planned)
 
 
 def _combine(network, seed, input_norm, samples, results, planned):
     """Top-level result of a width scan: fits X(n) = c0 + c1/n per layer."""
-    L = network.depth
-    interrupted = any(r.interrupted for r in results)
-    usable = [r for r in results if r.samples >= 2]
-    notes = [f"width {r.network.width}: {note}" for r in results for note in r.notes]
-    if interrupted:
-        notes.append(f"interrupted: {len(usable)} of {planned} widths have results")
-    inv_n = np.array([[1.0 / r.network.input_dim] + [1.0 / r.network.width] * (L - 1) for r in usable])
-    vals, errs, slopes, slope_errs, chi2, dof = {}, {}, {}, {}, {}, {}
-    sources = [(k, "values", "errors") for k in quantities.CORRELATORS]
-    sources += [(k, "ratios", "ratio_errors") for k in quantities.RATIOS]
-    for key, vattr, eattr in sources:
-        if len({r.network.width for r in usable}) >= 2:
-            fit = fit_inverse_width(inv_n, [getattr(r, vattr)[key] for r in usable],
-                                    [getattr(r, eattr)[key] for r in usable])
-        else:
-            fit = {k: np.full(L, np.nan) for k in ("c0", "c0_se", "c1", "c1_se", "chi2")}
-            fit["dof"] = np.zeros(L, dtype=int)
-        vals[key], errs[key] = fit["c0"], fit["c0_se"]
-        slopes[key], slope_errs[key], chi2[key], dof[key] = fit["c1"], fit["c1_se"], fit["chi2"], fit["dof"]
-    ex = Extrapolation(widths=[r.network.width for r in results], per_width=results, values=vals,
-                       errors=errs, slopes=slopes, slope_errors=slope_errs, chi2=chi2, dof=dof)
-    overflow = np.max([r.overflow for r in results], axis=0) if results else np.zeros(L)
-    valid = np.min([r.valid for r in results], axis=0) if results else np.zeros(L, dtype=int)
-    return Simulation(
-        network=network, samples=samples if not interrupted else min(r.samples for r in results),
-        seed=seed, input_norm=input_norm, layers=np.arange(1, L + 1),
-        values={k: vals[k] for k in quantities.CORRELATORS},
-        errors={k: errs[k] for k in quantities.CORRELATORS},
-        ratios={k: vals[k] for k in quantities.RATIOS},
-        ratio_errors={k: errs[k] for k in quantities.RATIOS},
-        overflow=overflow, valid=valid, extrapolation=ex, interrupted=interrupted, notes=notes,
-        samples_requested=samples)
+    fields = combine_widths(results, planned, samples, quantities.CORRELATORS, quantities.RATIOS)
+    return Simulation(network=network, seed=seed, input_norm=input_norm, **fields)
