@@ -208,3 +208,22 @@ def combine_widths(results, planned, samples, keys, ratio_keys):
         overflow=np.max([r.overflow for r in results], axis=0),
         valid=np.min([r.valid for r in results], axis=0),
         extrapolation=ex, interrupted=interrupted, notes=notes, samples_requested=samples)
+
+
+def result_dict(result, keys, **extra):
+    """Plain-JSON layout shared by the samplers' results: network (with input_norm),
+    layers, one list per key and "<key>_se", ratios, ratios_se, samples, seed, the
+    ``extra`` entries, overflow accounting, notes and the width extrapolation."""
+    out = {"network": dict(result.network.to_dict(), input_norm=result.input_norm),
+           "layers": result.layers.tolist()}
+    out.update({key: result.values[key] for key in keys})
+    out.update({key + "_se": result.errors[key] for key in keys})
+    out.update(ratios=dict(result.ratios), ratios_se=dict(result.ratio_errors),
+               samples=result.samples, seed=result.seed, **extra,
+               overflow=result.overflow, valid_samples=result.valid,
+               interrupted=result.interrupted, notes=list(result.notes))
+    if result.samples_requested is not None and result.samples_requested != result.samples:
+        out["samples_requested"] = result.samples_requested
+    if result.extrapolation is not None:
+        out["extrapolation"] = result.extrapolation.to_dict()
+    return out

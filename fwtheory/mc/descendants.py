@@ -126,8 +126,8 @@ from ..errors import ParameterError, check_int, check_real
 from ..network import Network
 from ._descendant_kernels import STAT_NAMES, descendant_stats
 from .ensembles import draw_biases, draw_weight_normals, first_layer_preactivations
-from ._runner import (combine_widths, refuse_if_too_big, run_chunks, run_widths, summarize_sums,
-                      worker_count)
+from ._runner import (combine_widths, refuse_if_too_big, result_dict, run_chunks, run_widths,
+                      summarize_sums, worker_count)
 from .estimators import BlockSums
 from .sampling import Extrapolation
 
@@ -326,26 +326,7 @@ class DescendantSimulation:
     def to_dict(self):
         """Plain-JSON dictionary (keys: network, layers, K, Theta, P..U and
         "<key>_se", ratios, ratios_se, samples, seed, pairs, overflow, ...)."""
-        out = {"network": dict(self.network.to_dict(), input_norm=self.input_norm),
-               "layers": self.layers.tolist()}
-        for key in KEYS:
-            out[key] = self.values[key]
-        for key in KEYS:
-            out[key + "_se"] = self.errors[key]
-        out["ratios"] = dict(self.ratios)
-        out["ratios_se"] = dict(self.ratio_errors)
-        out["samples"] = self.samples
-        out["seed"] = self.seed
-        out["pairs"] = self.pairs
-        out["overflow"] = self.overflow
-        out["valid_samples"] = self.valid
-        out["interrupted"] = self.interrupted
-        out["notes"] = list(self.notes)
-        if self.samples_requested is not None and self.samples_requested != self.samples:
-            out["samples_requested"] = self.samples_requested
-        if self.extrapolation is not None:
-            out["extrapolation"] = self.extrapolation.to_dict()
-        return out
+        return result_dict(self, KEYS, pairs=self.pairs)
 
 
 # --------------------------------------------------------------- estimators

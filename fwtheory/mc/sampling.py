@@ -37,8 +37,8 @@ from ..network import Network
 from . import _kernels
 from .ensembles import (draw_biases, draw_weight_normals, first_layer_preactivations,
                         uniform_scratch_size, weight_normal_count)
-from ._runner import (combine_widths, refuse_if_too_big, run_chunks, run_widths, summarize_sums,
-                      worker_count)
+from ._runner import (combine_widths, refuse_if_too_big, result_dict, run_chunks, run_widths,
+                      summarize_sums, worker_count)
 from .estimators import BlockSums, correlators, jackknife, moments
 
 TARGET_BLOCKS = 200          # jackknife blocks (fewer when there are fewer networks)
@@ -108,25 +108,7 @@ class Simulation:
     def to_dict(self):
         """Plain-JSON dictionary (keys: network, layers, the correlators and
         "<key>_se", ratios, ratios_se, samples, seed, overflow, ...)."""
-        out = {"network": dict(self.network.to_dict(), input_norm=self.input_norm),
-               "layers": self.layers.tolist()}
-        for key in quantities.CORRELATORS:
-            out[key] = self.values[key]
-        for key in quantities.CORRELATORS:
-            out[key + "_se"] = self.errors[key]
-        out["ratios"] = dict(self.ratios)
-        out["ratios_se"] = dict(self.ratio_errors)
-        out["samples"] = self.samples
-        out["seed"] = self.seed
-        out["overflow"] = self.overflow
-        out["valid_samples"] = self.valid
-        out["interrupted"] = self.interrupted
-        out["notes"] = list(self.notes)
-        if self.samples_requested is not None and self.samples_requested != self.samples:
-            out["samples_requested"] = self.samples_requested
-        if self.extrapolation is not None:
-            out["extrapolation"] = self.extrapolation.to_dict()
-        return out
+        return result_dict(self, quantities.CORRELATORS)
 
 
 @dataclass
