@@ -226,3 +226,15 @@ def test_chain_rule_derives_the_ntk_forward_equation():
     first = expand_field("H", ("i", "i"), fresh, first_layer=True, n=n)
     assert sorted(str(t.coeff) for t in first) == ["lambda_W/n", "lambda_b"]
     assert expand_field("dH", ("i", "i", "k"), fresh, first_layer=True, n=n) == []
+
+
+def test_cli_derive_names_every_correlator():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "fwtheory", "derive", "U", "--ensemble", "orthogonal"],
+                         capture_output=True, text=True, check=True).stdout
+    assert "U^(l+1) = " in out and "<t^2 u^2>" in out
+    latex = subprocess.run([sys.executable, "-m", "fwtheory", "derive", "P", "--latex"],
+                           capture_output=True, text=True, check=True).stdout
+    assert r"P^{(\ell+1)}" in latex

@@ -1,6 +1,6 @@
 """``fwtheory derive``: print derived single-input recursions."""
 
-NAMES = ("K", "G1", "V", "Theta", "Theta1", "D", "F", "A", "B")
+from ..quantities import ALL_CORRELATORS as NAMES
 
 
 def add_parser(sub):
