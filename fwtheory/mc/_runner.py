@@ -82,12 +82,12 @@ def progress_callback(progress, total, label):
     raise ParameterError("progress", f"must be None, True, a callable or have .update(k), got {progress!r}")
 
 
-def run_chunks(simulate_chunk, plan, n_chunks, sums, progress, thread_prefix):
-    """Run ``simulate_chunk(plan, c)`` for c = 0..n_chunks-1 on worker threads and
-    add each (C, L, NSTAT) result to ``sums`` in chunk order (networks with
-    non-finite values at or below a layer are marked invalid there).
-    Returns ``interrupted`` (True after Ctrl-C: what finished is kept)."""
-    workers = worker_count()
+def run_chunks(simulate_chunk, plan, n_chunks, sums, progress, thread_prefix, workers=None):
+    """Run ``simulate_chunk(plan, c)`` for c = 0..n_chunks-1 on ``workers`` threads
+    (default :func:`worker_count`) and add each (C, L, NSTAT) result to ``sums`` in
+    chunk order (networks with non-finite values at or below a layer are marked
+    invalid there). Returns ``interrupted`` (True after Ctrl-C: what finished is kept)."""
+    workers = worker_count() if workers is None else workers
     interrupted = False
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=thread_prefix)
     futures = {}
