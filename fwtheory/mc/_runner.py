@@ -10,11 +10,66 @@ count.
 
 import os
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .._io import layer_ranges
 from ..errors import ParameterError, check_int
+
+if TYPE_CHECKING:  # annotations only
+    from ..network import Network
+    from .sampling import Extrapolation
+
+
+@dataclass
+class SamplerResult:
+    """Fields shared by the samplers' results (:class:`.sampling.Simulation`,
+    :class:`.descendants.DescendantSimulation`).
+
+    Attributes
+    ----------
+    network : Network
+    samples : int
+        Networks simulated (fewer than requested if interrupted).
+    seed : int
+    input_norm : float
+        q0 = |x|^2 / n0.
+    layers : ndarray (L,)
+        1..L.
+    values, errors : dict[str, ndarray (L,)]
+        The sampler's quantities and their jackknife standard errors. With
+        ``widths``: the n -> infinity intercepts c0 of the fits X(n) = c0 + c1/n.
+    ratios, ratio_errors : dict[str, ndarray (L,)]
+        Dimensionless ratios (jackknife bias-corrected) and their errors.
+    overflow : ndarray (L,)
+        Fraction of networks with non-finite values at (or below) each layer;
+        they are excluded from that layer's statistics.
+    valid : ndarray (L,) int
+        Networks used per layer.
+    extrapolation : Extrapolation or None
+    interrupted : bool
+    notes : list[str]
+    """
+
+    network: "Network"
+    samples: int
+    seed: int
+    input_norm: float
+    layers: np.ndarray
+    values: dict
+    errors: dict
+    ratios: dict
+    ratio_errors: dict
+    overflow: np.ndarray
+    valid: np.ndarray
+    extrapolation: "Extrapolation" = None
+    interrupted: bool = False
+    notes: list = field(default_factory=list)
+    samples_requested: int = None
+    _sums: np.ndarray = field(default=None, repr=False)
+    _counts: np.ndarray = field(default=None, repr=False)
 
 
 def worker_count():

@@ -117,7 +117,7 @@ __all__ = ["simulate_descendants", "DescendantSimulation", "forward_base", "netw
            "estimate_memory", "STAT_NAMES"]
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -126,10 +126,9 @@ from ..errors import ParameterError, check_int, check_real
 from ..network import Network
 from ._descendant_kernels import STAT_NAMES, descendant_stats
 from .ensembles import draw_biases, draw_weight_normals, first_layer_preactivations
-from ._runner import (combine_widths, refuse_if_too_big, result_dict, run_chunks, run_widths,
+from ._runner import (SamplerResult, combine_widths, refuse_if_too_big, result_dict, run_chunks, run_widths,
                       summarize_sums, worker_count)
 from .estimators import BlockSums
-from .sampling import Extrapolation
 
 NSTAT = len(STAT_NAMES)
 _IDX = {name: j for j, name in enumerate(STAT_NAMES)}
@@ -272,56 +271,16 @@ def network_stats_numpy(W, z, D, pairs, lambda_b, lambda_W, input_dim, q0):
 
 # ----------------------------------------------------------------- results
 @dataclass
-class DescendantSimulation:
-    """Result of :func:`simulate_descendants` (conventions of :class:`fwtheory.mc.Simulation`).
+class DescendantSimulation(SamplerResult):
+    """Result of :func:`simulate_descendants` (fields: :class:`._runner.SamplerResult`).
 
-    Attributes
-    ----------
-    network : Network
-    samples : int
-        Networks simulated (fewer than requested if interrupted).
-    seed : int
-    pairs : int
-        Neuron pairs (i, k) per network and layer.
-    input_norm : float
-        q0 = |x|^2 / n0.
-    layers : ndarray (L,)
-        1..L.
-    values, errors : dict[str, ndarray (L,)]
-        "K", "Theta" (measured E[z_i^2] and E[H_ii] at this width) and
-        P, Q, R, S, T, U (``quantities.DESCENDANTS``, n E[...] with n = n_{l-1}),
-        with their jackknife standard errors. With ``widths``: the intercepts
-        c0 of X(n) = c0 + c1/n.
-    ratios, ratio_errors : dict[str, ndarray (L,)]
-        ``quantities.DESCENDANT_RATIOS`` (jackknife bias-corrected) and errors.
-    overflow : ndarray (L,)
-        Fraction of networks with non-finite values at (or below) a layer,
-        excluded from that layer.
-    valid : ndarray (L,) int
-        Networks used per layer.
-    extrapolation : Extrapolation or None
-    interrupted : bool
-    notes : list[str]
+    ``values``/``errors`` hold "K", "Theta" (measured E[z_i^2] and E[H_ii] at this
+    width) and P, Q, R, S, T, U (``quantities.DESCENDANTS``, n E[...] with
+    n = n_{l-1}); ``ratios``/``ratio_errors`` the ``quantities.DESCENDANT_RATIOS``;
+    ``pairs`` the neuron pairs (i, k) sampled per network and layer.
     """
 
-    network: Network
-    samples: int
-    seed: int
-    pairs: int
-    input_norm: float
-    layers: np.ndarray
-    values: dict
-    errors: dict
-    ratios: dict
-    ratio_errors: dict
-    overflow: np.ndarray
-    valid: np.ndarray
-    extrapolation: Extrapolation = None
-    interrupted: bool = False
-    notes: list = field(default_factory=list)
-    samples_requested: int = None
-    _sums: np.ndarray = field(default=None, repr=False)
-    _counts: np.ndarray = field(default=None, repr=False)
+    pairs: int = None
 
     def to_dict(self):
         """Plain-JSON dictionary (keys: network, layers, K, Theta, P..U and

@@ -27,7 +27,7 @@ __all__ = ["simulate", "Simulation", "Extrapolation", "estimate_memory"]
 
 import math
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -37,7 +37,7 @@ from ..network import Network
 from . import _kernels
 from .ensembles import (draw_biases, draw_weight_normals, first_layer_preactivations,
                         uniform_scratch_size, weight_normal_count)
-from ._runner import (combine_widths, refuse_if_too_big, result_dict, run_chunks, run_widths,
+from ._runner import (SamplerResult, combine_widths, refuse_if_too_big, result_dict, run_chunks, run_widths,
                       summarize_sums, worker_count)
 from .estimators import BlockSums, correlators, jackknife, moments
 
@@ -46,51 +46,12 @@ TARGET_BLOCKS = 200          # jackknife blocks (fewer when there are fewer netw
 
 # ----------------------------------------------------------------- results
 @dataclass
-class Simulation:
-    """Result of :func:`simulate`.
+class Simulation(SamplerResult):
+    """Result of :func:`simulate` (fields: :class:`._runner.SamplerResult`).
 
-    Attributes
-    ----------
-    network : Network
-    samples : int
-        Networks simulated (fewer than requested if interrupted).
-    seed : int
-    input_norm : float
-        q0 = |x|^2 / n0.
-    layers : ndarray (L,)
-        1..L.
-    values, errors : dict[str, ndarray (L,)]
-        Every key of ``quantities.CORRELATORS`` and its standard error. With
-        ``widths``: the n -> infinity intercepts c0 of the fits X(n) = c0 + c1/n.
-    ratios, ratio_errors : dict[str, ndarray (L,)]
-        ``quantities.RATIOS`` (jackknife bias-corrected) and their errors.
-    overflow : ndarray (L,)
-        Fraction of networks with non-finite values at (or below) each layer;
-        they are excluded from that layer's statistics.
-    valid : ndarray (L,) int
-        Networks used per layer.
-    extrapolation : Extrapolation or None
-    interrupted : bool
-    notes : list[str]
+    ``values``/``errors`` hold every key of ``quantities.CORRELATORS``,
+    ``ratios``/``ratio_errors`` the ``quantities.RATIOS``.
     """
-
-    network: Network
-    samples: int
-    seed: int
-    input_norm: float
-    layers: np.ndarray
-    values: dict
-    errors: dict
-    ratios: dict
-    ratio_errors: dict
-    overflow: np.ndarray
-    valid: np.ndarray
-    extrapolation: "Extrapolation" = None
-    interrupted: bool = False
-    notes: list = field(default_factory=list)
-    samples_requested: int = None
-    _sums: np.ndarray = field(default=None, repr=False)
-    _counts: np.ndarray = field(default=None, repr=False)
 
     def jackknife(self, function):
         """Estimate ``function(m)`` of the moment estimates ``m`` with a jackknife
