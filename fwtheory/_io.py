@@ -91,11 +91,15 @@ def _fmt(v):
     return f"{v:.4e}"
 
 
-def format_table(header, rows):
-    """Right-aligned plain-text table."""
+def format_table(header, rows, align="right"):
+    """Plain-text table with a rule under the header; cells right-aligned
+    (numbers) or ``align="left"`` (text, trailing blanks stripped)."""
     cells = [[_fmt(c) for c in header]] + [[_fmt(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in cells]
+    if align == "left":
+        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
+    else:
+        lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 

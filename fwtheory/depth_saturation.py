@@ -62,6 +62,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._io import format_table
 from .errors import FwtheoryError, NumericalError, ParameterError, check_int, check_real
 from .network import ENSEMBLES, Network
 from .quantities import RATIOS
@@ -404,7 +405,7 @@ class SaturationReport:
         lines = [f"# {self.title()}",
                  f"# classified from the leading-order theory to depth {ext} "
                  "(rule: fwtheory.depth_saturation docstring; 5% band)"]
-        lines.append(_text_table(head, rows))
+        lines.append(format_table(head, rows, align="left"))
         if self.simulated:
             lo, hi = _window(self.depth)
             lines.append(f"# MC: {self.samples} networks per ensemble, seed {self.seed}, "
@@ -524,15 +525,6 @@ def _short(b):
     if k == ZERO_KIND:
         return "identically 0"
     return "undefined"
-
-
-def _text_table(header, rows):
-    """Left-aligned plain-text table with a rule under the header."""
-    cells = [list(map(str, header))] + [list(map(str, r)) for r in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
 
 
 # ------------------------------------------------------------------ driver
