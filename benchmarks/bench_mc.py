@@ -118,10 +118,6 @@ def main(argv=None):
     print(f"machine: {os.cpu_count()} cpus, numba threads {numba.get_num_threads()}; "
           f"np.dot 2000x2000: {big:.1f} GFLOP/s; np.dot {args.width}x{args.width} (one call): {small:.1f} GFLOP/s")
     print(f"network: {args.activation}, n = {args.width}, L = {args.depth}, one input, full NTK")
-    try:
-        import fwtheory.kernel  # noqa: F401
-    except ImportError:   # the infinite-width kernel only feeds G1/Theta1; not timed here
-        sampling._infinite_width = lambda net, q0, notes: (np.zeros(net.depth), np.zeros(net.depth))
     for ensemble in ("gaussian", "orthogonal"):
         net = Network(args.activation, depth=args.depth, width=args.width, ensemble=ensemble)
         sampling.simulate(net, samples=64, seed=0)                      # JIT warm-up

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from fwtheory import get_activation
-from fwtheory.mc import _kernels, haar_orthogonal
+from fwtheory.mc import _kernels
 from fwtheory.mc.ensembles import haar_normal_count
 
 

@@ -36,7 +36,7 @@ from ..errors import ParameterError
 from .chain_rule import FieldTerm, expand_field
 from .effective import EPS, add_powers, layer_expectation, truncate
 from .ensembles import get_ensemble, n
-from .symbols import C_W, C_b, CORRELATOR_SYMBOLS, GaussianMoment, lambda_W, lambda_b, q0
+from .symbols import C_W, C_b, CORRELATOR_SYMBOLS, GaussianMoment, q0
 
 NAMES = ("K", "G1", "V", "Theta", "Theta1", "D", "F", "A", "B", "P", "Q", "R", "S", "T", "U")
 
