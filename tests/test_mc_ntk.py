@@ -61,7 +61,7 @@ def _kernel_layers(params, x, act, lam_b, lam_W, haar=None):
             s, sp = d[0], d[1]
         if haar is None:
             _kernels.propagate_dense(act.code, act.slope, 1.0, lam_b, lam_W, z, H, s, sp,
-                                     W[None], b[None], z_out, H_out, st)
+                                     np.ascontiguousarray(W.T)[None], b[None], z_out, H_out, st)
         else:
             g, scale = haar[0][l], haar[1]
             _kernels.propagate_haar(act.code, act.slope, scale, lam_b, lam_W, z, H, s, sp,
@@ -99,7 +99,8 @@ def test_orthogonal_ntk_matches_definition(activation):
     normals = rng.standard_normal((L, haar_normal_count(n)))
     O = np.empty((L, n, n))
     _kernels.haar_batch(normals, O)
-    params = [(math.sqrt(C_W) * O[l], rng.standard_normal(n) * math.sqrt(C_b)) for l in range(L)]
+    # the kernel uses W = sqrt(C_W) O^T for the Haar O it builds from the normals
+    params = [(math.sqrt(C_W) * O[l].T, rng.standard_normal(n) * math.sqrt(C_b)) for l in range(L)]
     zs, Hs = _kernel_layers(params, x, act, lam_b, lam_W, haar=(normals[1:], math.sqrt(C_W)))
     ref_z = _forward(params, x, act)
     ref_H = _ntk_by_definition(params, x, act, lam_b, lam_W)

@@ -125,7 +125,7 @@ from .. import quantities
 from ..errors import ParameterError, check_int, check_real
 from ..network import Network
 from ._descendant_kernels import STAT_NAMES, descendant_stats
-from .ensembles import draw_biases, draw_weight_normals, first_layer_preactivations
+from .ensembles import chunk_generator, draw_biases, draw_weight_normals, first_layer_preactivations
 from ._runner import (SamplerResult, combine_widths, refuse_if_too_big, result_dict, run_chunks, run_widths,
                       summarize_sums, worker_count)
 from .estimators import BlockSums
@@ -343,7 +343,7 @@ def _draw_chunk(plan, c):
     net = plan.network
     n, L, P = net.width, net.depth, plan.pairs
     C = min(plan.chunk, plan.samples - c * plan.chunk)
-    rng = np.random.Generator(np.random.PCG64(plan.seeds[c]))
+    rng = chunk_generator(plan.seeds[c])
     z1 = first_layer_preactivations(rng, net, C, plan.input_norm)
     W = np.empty((C, L - 1, n, n))
     B = np.empty((C, L - 1, n))

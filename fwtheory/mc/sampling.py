@@ -15,8 +15,8 @@ of :mod:`fwtheory.quantities` (same names and normalizations as ``predict``)
 with delete-one-block jackknife errors over networks.
 
 Execution: the networks are split into chunks of a size that depends only on
-the width; chunk c draws all its randomness from its own
-``SeedSequence(seed, spawn_key=(width, c))`` stream, runs the numba kernels
+the width; chunk c draws all its randomness from its own SFC64 stream seeded
+by ``SeedSequence(seed, spawn_key=(width, c))``, runs the numba kernels
 layer by layer, and the chunks are reduced in chunk order. Chunks run
 concurrently on ``numba.get_num_threads()`` Python threads (the kernels and
 numpy's bulk random fills release the GIL), so the random-number generation
@@ -35,7 +35,7 @@ from .. import quantities
 from ..errors import FwtheoryError, ParameterError, check_int, check_real
 from ..network import Network
 from . import _kernels
-from .ensembles import (draw_biases, draw_weight_normals, first_layer_preactivations,
+from .ensembles import (chunk_generator, draw_biases, draw_weight_normals, first_layer_preactivations,
                         uniform_scratch_size, weight_normal_count)
 from ._runner import (SamplerResult, combine_widths, refuse_if_too_big, result_dict, run_chunks, run_widths,
                       summarize_sums, worker_count)
@@ -171,7 +171,7 @@ def _simulate_chunk(plan, c):
     net, q0 = plan.network, plan.input_norm
     n, L = net.width, net.depth
     C = min(plan.chunk, plan.samples - c * plan.chunk)
-    rng = np.random.Generator(np.random.PCG64(plan.seeds[c]))
+    rng = chunk_generator(plan.seeds[c])
     act = net.activation
     stats = np.empty((L, C, _kernels.NSTAT))
     z = _buffer("z", (C, n))
