@@ -8,9 +8,10 @@ per-network statistics with the same estimators. The reference is the obvious
 numpy code: a Python loop over networks and layers, ``rng.standard_normal`` for
 the weights, ``np.linalg.qr`` with Mezzadri's sign fix for Haar layers, and
 ``W @ M @ W.T`` for the NTK. It prints networks per second for both, their
-ratio, and the achieved GFLOP/s (2 n^3 per n x n matrix product; 4/3 n^3 per
-Haar matrix formed from reflectors, the count of the cheaper method) next to
-the machine's measured matrix-multiply rate.
+ratio, and the achieved GFLOP/s (the flops each sampler executes, see
+:func:`flops_per_network`; per core = flops over CPU time) next to the
+machine's measured matrix-multiply rate, for large matrices and for one
+n x n product.
 """
 
 import argparse
@@ -95,9 +96,19 @@ def small_matmul_rate(n, reps=20000):
     return 2 * n ** 3 * reps / (time.perf_counter() - t) / 1e9
 
 
-def flops_per_network(net):
+def flops_per_network(net, sampler):
+    """Floating-point operations of the O(n^3) work per network, as each sampler
+    executes it. simulate: Y = W M (2 n^3) and the symmetric H = Y W^T from
+    its lower half and top-left block (n^3 + n^3/2), plus (4/3) n^3 to form a
+    Haar matrix from reflectors. reference: two full products (4 n^3), plus
+    numpy QR and forming Q ((4/3) n^3 each)."""
     n, L = net.width, net.depth
-    per_layer = 4 * n ** 3 + (4 * n ** 3 / 3 if net.ensemble == "orthogonal" else 0)
+    h = n // 2
+    orthogonal = net.ensemble == "orthogonal"
+    if sampler == "simulate":
+        per_layer = 2 * n ** 3 + 2 * (n - h) * n * n + 2 * h * n * h + (4 * n ** 3 / 3 if orthogonal else 0)
+    else:
+        per_layer = 4 * n ** 3 + (8 * n ** 3 / 3 if orthogonal else 0)
     return (L - 1) * per_layer
 
 
@@ -133,11 +144,11 @@ def main(argv=None):
             reference_simulate(net, args.ref_samples, 1 + r)
             best_ref = max(best_ref, args.ref_samples / (time.perf_counter() - t))
             cpu_ref = min(cpu_ref, (time.process_time() - c) / args.ref_samples)
-        gf = flops_per_network(net)
-        print(f"{ensemble:>10}: simulate {best_mc:8.1f} networks/s ({best_mc * gf / 1e9:5.1f} GFLOP/s, "
-              f"{cpu_mc * 1e3:5.2f} cpu-ms/network)   numpy reference {best_ref:7.1f} networks/s "
-              f"({best_ref * gf / 1e9:5.1f} GFLOP/s, {cpu_ref * 1e3:5.2f} cpu-ms/network)   "
-              f"speed-up {best_mc / best_ref:5.2f}x wall, {cpu_ref / cpu_mc:4.2f}x cpu")
+        gf_mc, gf_ref = flops_per_network(net, "simulate"), flops_per_network(net, "reference")
+        print(f"{ensemble:>10}: simulate {best_mc:8.1f} networks/s ({best_mc * gf_mc / 1e9:5.1f} GFLOP/s, "
+              f"{gf_mc / cpu_mc / 1e9:4.1f} per core, {cpu_mc * 1e3:5.2f} cpu-ms/network)   numpy reference "
+              f"{best_ref:7.1f} networks/s ({best_ref * gf_ref / 1e9:5.1f} GFLOP/s, {cpu_ref * 1e3:5.2f} "
+              f"cpu-ms/network)   speed-up {best_mc / best_ref:5.2f}x wall, {cpu_ref / cpu_mc:4.2f}x cpu")
     print(f"(np.dot 2000x2000 again: {matmul_rate():.1f} GFLOP/s)")
 
 
