@@ -27,9 +27,9 @@ def _identical(a, b):
         assert np.array_equal(x, y, equal_nan=True)
 
 
-@pytest.mark.parametrize("ensemble", ["gaussian", "orthogonal"])
-def test_same_seed_same_numbers_at_any_thread_count(ensemble):
-    net = Network("tanh", depth=4, width=24, ensemble=ensemble, C_b=0.1, lambda_b=0.5)
+@pytest.mark.parametrize("ensemble,width", [("gaussian", 24), ("orthogonal", 24), ("gaussian", 128)])
+def test_same_seed_same_numbers_at_any_thread_count(ensemble, width):
+    net = Network("tanh", depth=4, width=width, ensemble=ensemble, C_b=0.1, lambda_b=0.5)
     old = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
@@ -42,6 +42,25 @@ def test_same_seed_same_numbers_at_any_thread_count(ensemble):
     _identical(one, simulate(net, samples=700, seed=5))
     other = simulate(net, samples=700, seed=6)
     assert not np.array_equal(one.values["V"], other.values["V"])
+
+
+def test_worker_threads_get_one_blas_thread_each():
+    import threading
+
+    from fwtheory.mc import _blas
+
+    if not _blas.available():
+        pytest.skip("this BLAS cannot set a per-thread thread count")
+    seen = []
+
+    def worker():
+        _blas.limit_this_thread(1)
+        seen.extend(fn(1) for fn in _blas._setters())   # each returns the thread's previous value
+
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join()
+    assert seen and all(k == 1 for k in seen)
 
 
 def test_builtin_activation_never_imports_sympy():

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .._io import layer_ranges
+from ._blas import limit_this_thread
 from ..errors import ParameterError, check_int
 
 if TYPE_CHECKING:  # annotations only
@@ -144,7 +145,8 @@ def run_chunks(simulate_chunk, plan, n_chunks, sums, progress, thread_prefix, wo
     invalid there). Returns ``interrupted`` (True after Ctrl-C: what finished is kept)."""
     workers = worker_count() if workers is None else workers
     interrupted = False
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=thread_prefix)
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=thread_prefix,
+                              initializer=limit_this_thread)      # one BLAS thread per worker
     futures = {}
     try:
         submitted = 0

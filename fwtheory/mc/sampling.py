@@ -34,7 +34,7 @@ import numpy as np
 from .. import quantities
 from ..errors import FwtheoryError, ParameterError, check_int, check_real
 from ..network import Network
-from . import _kernels
+from . import _blas, _kernels
 from .ensembles import (chunk_generator, draw_biases, draw_weight_normals, first_layer_preactivations,
                         uniform_scratch_size, weight_normal_count)
 from ._runner import (SamplerResult, combine_widths, refuse_if_too_big, result_dict, run_chunks, run_widths,
@@ -217,10 +217,12 @@ def _run(network, samples, seed, input_norm, progress):
     sums = BlockSums(network.depth, block, -(-samples // block))
     if network.activation.code < 0:      # build the lambdified derivatives once, up front
         network.activation.derivatives(np.zeros(1), 1)
-    # From n = BLAS_PARALLEL_WIDTH on, OpenBLAS runs each n x n product on all cores itself;
+    # Worker threads run their BLAS single-threaded (_blas). Where that cannot be set, from
+    # n = BLAS_PARALLEL_WIDTH on OpenBLAS runs each n x n product on all cores itself and
     # worker threads on top of it oversubscribe the cores (measured: 2 workers 2x slower
-    # than 1 at n = 128 and 192 on 2 cores). Chunk order, hence the numbers, are unchanged.
-    workers = 1 if n >= BLAS_PARALLEL_WIDTH else None
+    # than 1 at n = 128 and 192 on 2 cores), so one worker. Chunk order, hence the numbers,
+    # are unchanged.
+    workers = 1 if n >= BLAS_PARALLEL_WIDTH and not _blas.available() else None
     interrupted = run_chunks(_simulate_chunk, plan, n_chunks, sums, progress, "fwtheory-mc", workers)
     return sums, interrupted
 
