@@ -44,23 +44,22 @@ def test_same_seed_same_numbers_at_any_thread_count(ensemble, width):
     assert not np.array_equal(one.values["V"], other.values["V"])
 
 
-def test_worker_threads_get_one_blas_thread_each():
-    import threading
-
+def test_blas_is_single_threaded_during_a_run_and_restored_after():
     from fwtheory.mc import _blas
 
     if not _blas.available():
-        pytest.skip("this BLAS cannot set a per-thread thread count")
+        pytest.skip("no OpenBLAS thread control here")
+    before = _blas.thread_counts()
     seen = []
-
-    def worker():
-        _blas.limit_this_thread(1)
-        seen.extend(fn(1) for fn in _blas._setters())   # each returns the thread's previous value
-
-    t = threading.Thread(target=worker)
-    t.start()
-    t.join()
-    assert seen and all(k == 1 for k in seen)
+    net = Network("tanh", depth=2, width=8)
+    simulate(net, samples=40, seed=0, progress=lambda k: seen.append(_blas.thread_counts()))
+    assert seen and all(counts == [1] * len(before) for counts in seen)
+    assert _blas.thread_counts() == before
+    with _blas.single_threaded():
+        with _blas.single_threaded():
+            assert _blas.thread_counts() == [1] * len(before)
+        assert _blas.thread_counts() == [1] * len(before)     # restored by the outermost block only
+    assert _blas.thread_counts() == before
 
 
 def test_builtin_activation_never_imports_sympy():

@@ -1,31 +1,45 @@
-"""One BLAS thread per sampler worker thread.
+"""Single-threaded BLAS while the samplers' worker threads run.
 
 The samplers run independent chunks of networks on worker threads, and each
 kernel multiplies n x n matrices through the BLAS that numba calls (SciPy's
 OpenBLAS, via ``scipy.linalg.cython_blas``). From n ~ 128 on, OpenBLAS splits
 every product over all cores by itself, which on top of the worker threads
 oversubscribes the machine. Measured on 2 cores, tanh, per network and layer:
-n = 128: 223 us with one worker and threaded BLAS, 124 us with two workers and
-one BLAS thread each; n = 192: 528 us against 365 us.
+n = 128: 223 us with one worker and threaded BLAS, 122 us with two workers and
+one BLAS thread; n = 192: 528 us against 357 us.
 
-OpenBLAS >= 0.3.27 has ``openblas_set_num_threads_local(k)``, which sets the
-thread count for the calling thread only; :func:`limit_this_thread` calls it in
-each worker thread (nothing else in the process is affected, and the setting
-ends with the thread). Where it is not available (another BLAS, an older
-OpenBLAS, no ``/proc/self/maps``) :func:`available` is False and the caller
-keeps one worker for large n instead.
+:func:`single_threaded` sets the thread count of every OpenBLAS loaded in the
+process to 1 for the duration of a run and restores it afterwards (what
+threadpoolctl's ``threadpool_limits`` does; OpenBLAS's count is process-wide,
+so BLAS calls of other threads are single-threaded meanwhile too). Where no
+OpenBLAS with the get/set calls is found (another BLAS, no
+``/proc/self/maps``), :func:`available` is False and the caller keeps one
+worker for large n instead.
 """
 
-__all__ = ["available", "limit_this_thread"]
+__all__ = ["available", "single_threaded"]
 
+import contextlib
 import ctypes
 import functools
 import os
+import threading
+
+# (get, set) symbol pairs of OpenBLAS builds: plain, and SciPy's/NumPy's prefixed wheels
+_SYMBOLS = (
+    ("openblas_get_num_threads", "openblas_set_num_threads"),
+    ("scipy_openblas_get_num_threads", "scipy_openblas_set_num_threads"),
+    ("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"),
+    ("openblas_get_num_threads64_", "openblas_set_num_threads64_"),
+)
+_lock = threading.Lock()
+_depth = 0
+_saved = []
 
 
 @functools.lru_cache(maxsize=None)
-def _setters():
-    """``openblas_set_num_threads_local`` of every OpenBLAS loaded in the process."""
+def _controls():
+    """(get, set) of every OpenBLAS loaded in the process."""
     try:
         import scipy.linalg.cython_blas  # noqa: F401  (loads the BLAS numba calls)
     except ImportError:  # pragma: no cover - scipy is a dependency
@@ -35,27 +49,50 @@ def _setters():
             paths = {line.split()[-1] for line in maps if "openblas" in line.lower()}
     except OSError:  # pragma: no cover - not Linux
         return ()
-    setters = []
+    controls = []
     for path in sorted(paths):
         if not os.path.isfile(path):
             continue
         try:
-            fn = ctypes.CDLL(path).openblas_set_num_threads_local
-        except (OSError, AttributeError):
+            lib = ctypes.CDLL(path)
+        except OSError:  # pragma: no cover
             continue
-        fn.argtypes = [ctypes.c_int]
-        fn.restype = ctypes.c_int
-        setters.append(fn)
-    return tuple(setters)
+        for get_name, set_name in _SYMBOLS:
+            get, set_ = getattr(lib, get_name, None), getattr(lib, set_name, None)
+            if get is not None and set_ is not None:
+                get.restype, get.argtypes = ctypes.c_int, []
+                set_.restype, set_.argtypes = None, [ctypes.c_int]
+                controls.append((get, set_))
+                break
+    return tuple(controls)
 
 
 def available():
-    """True if the BLAS thread count can be set per thread here."""
-    return bool(_setters())
+    """True if the OpenBLAS thread count can be set here."""
+    return bool(_controls())
 
 
-def limit_this_thread(threads=1):
-    """Let the calling thread's BLAS calls use ``threads`` threads (no-op where
-    not :func:`available`). Used as the worker threads' initializer."""
-    for fn in _setters():
-        fn(int(threads))
+def thread_counts():
+    """Current thread count of each controlled OpenBLAS (for tests and diagnostics)."""
+    return [get() for get, _ in _controls()]
+
+
+@contextlib.contextmanager
+def single_threaded():
+    """One BLAS thread inside the block; the previous counts are restored when the
+    last of any nested or concurrent blocks exits. No-op where not :func:`available`."""
+    global _depth
+    with _lock:
+        if _depth == 0:
+            _saved[:] = [get() for get, _ in _controls()]
+            for _, set_ in _controls():
+                set_(1)
+        _depth += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _depth -= 1
+            if _depth == 0:
+                for (_, set_), k in zip(_controls(), _saved):
+                    set_(k)

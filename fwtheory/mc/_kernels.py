@@ -432,18 +432,20 @@ def _dot(a, b):
 
 @njit(**_JIT)
 def _stats_one(z, H, out):
-    """One pass over the rows of H: each row gives H_i.z and |H_i.|^2 (4 lanes each)."""
+    """One pass over the strict lower triangle of the symmetric H: row i gives
+    sum_{k<i} H_ik z_k and sum_{k<i} H_ik^2 (4 lanes each); the upper triangle is
+    not read."""
     n = z.shape[0]
     s2 = 0.0
     s4 = 0.0
     t1 = 0.0
     t2 = 0.0
     tz = 0.0
-    q = 0.0     # z^T H z
-    fr = 0.0    # ||H||_F^2
-    m = n - n % 4
+    q = 0.0     # sum_{i != k} z_i H_ik z_k, half of it
+    fr = 0.0    # sum_{i != k} H_ik^2, half of it
     for i in range(n):
         row = H[i]
+        m = i - i % 4
         a0 = a1 = a2 = a3 = 0.0
         b0 = b1 = b2 = b3 = 0.0
         for j in range(0, m, 4):
@@ -461,7 +463,7 @@ def _stats_one(z, H, out):
             b3 += r3 * r3
         a = (a0 + a1) + (a2 + a3)
         b = (b0 + b1) + (b2 + b3)
-        for j in range(m, n):
+        for j in range(m, i):
             a += row[j] * z[j]
             b += row[j] * row[j]
         zi2 = z[i] * z[i]
@@ -482,8 +484,8 @@ def _stats_one(z, H, out):
         out[4] = (s2 * s2 - s4) / pairs
         out[5] = (t1 * s2 - tz) / pairs
         out[6] = (t1 * t1 - t2) / pairs
-        out[7] = (q - tz) / pairs
-        out[8] = (fr - t2) / pairs
+        out[7] = 2.0 * q / pairs
+        out[8] = 2.0 * fr / pairs
     else:
         for j in range(4, 9):
             out[j] = np.nan
@@ -492,7 +494,8 @@ def _stats_one(z, H, out):
 @njit(**_JIT)
 def layer_stats(z, H, out):
     """Sufficient statistics :data:`STAT_NAMES` of each network of a chunk:
-    ``z`` (C, n), ``H`` (C, n, n) -> ``out`` (C, NSTAT).
+    ``z`` (C, n), ``H`` (C, n, n) symmetric (its lower triangle is read) ->
+    ``out`` (C, NSTAT).
 
     Pair means use all ordered pairs i != k (U-statistics), e.g.
     mean_{i != k} H_ik^2 = (||H||_F^2 - sum_i H_ii^2) / (n (n - 1)).

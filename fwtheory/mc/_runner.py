@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .._io import layer_ranges
-from ._blas import limit_this_thread
+from ._blas import single_threaded as single_threaded_blas
 from ..errors import ParameterError, check_int
 
 if TYPE_CHECKING:  # annotations only
@@ -145,27 +145,27 @@ def run_chunks(simulate_chunk, plan, n_chunks, sums, progress, thread_prefix, wo
     invalid there). Returns ``interrupted`` (True after Ctrl-C: what finished is kept)."""
     workers = worker_count() if workers is None else workers
     interrupted = False
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=thread_prefix,
-                              initializer=limit_this_thread)      # one BLAS thread per worker
-    futures = {}
-    try:
-        submitted = 0
-        for c in range(n_chunks):
-            while submitted < n_chunks and submitted < c + 2 * workers:
-                futures[submitted] = pool.submit(simulate_chunk, plan, submitted)
-                submitted += 1
-            stats = futures.pop(c).result()
-            finite = np.isfinite(stats).all(axis=-1)
-            valid = np.logical_and.accumulate(finite, axis=1)
-            sums.add(stats, valid)
-            if progress is not None:
-                progress(stats.shape[0])
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        for f in futures.values():
-            f.cancel()
-        pool.shutdown(wait=True, cancel_futures=True)
+    with single_threaded_blas():      # the workers are the parallelism (see ._blas)
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=thread_prefix)
+        futures = {}
+        try:
+            submitted = 0
+            for c in range(n_chunks):
+                while submitted < n_chunks and submitted < c + 2 * workers:
+                    futures[submitted] = pool.submit(simulate_chunk, plan, submitted)
+                    submitted += 1
+                stats = futures.pop(c).result()
+                finite = np.isfinite(stats).all(axis=-1)
+                valid = np.logical_and.accumulate(finite, axis=1)
+                sums.add(stats, valid)
+                if progress is not None:
+                    progress(stats.shape[0])
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            for f in futures.values():
+                f.cancel()
+            pool.shutdown(wait=True, cancel_futures=True)
     return interrupted
 
 

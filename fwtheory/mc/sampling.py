@@ -217,7 +217,7 @@ def _run(network, samples, seed, input_norm, progress):
     sums = BlockSums(network.depth, block, -(-samples // block))
     if network.activation.code < 0:      # build the lambdified derivatives once, up front
         network.activation.derivatives(np.zeros(1), 1)
-    # Worker threads run their BLAS single-threaded (_blas). Where that cannot be set, from
+    # BLAS is single-threaded while the workers run (_blas). Where that cannot be set, from
     # n = BLAS_PARALLEL_WIDTH on OpenBLAS runs each n x n product on all cores itself and
     # worker threads on top of it oversubscribe the cores (measured: 2 workers 2x slower
     # than 1 at n = 128 and 192 on 2 cores), so one worker. Chunk order, hence the numbers,
