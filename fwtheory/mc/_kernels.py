@@ -61,8 +61,8 @@ _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 # low 8 bits) and a signed uniform with 45-bit resolution (its high 45 bits).
 # The common case (inside a rectangle) runs as one branch-free pass over the
 # row; the rare rest is finished from spare uniforms at the end of the row.
-# This deterministic map from uniforms to N(0, 1) variates is ~4x cheaper
-# here than numpy's ``standard_normal`` into fresh arrays.
+# Uniforms (SFC64) plus this deterministic map cost ~3x less here than numpy's
+# ``standard_normal`` into fresh arrays (13 vs 39 us per 4096 variates).
 ZIGGURAT_R = 3.6541528853610088          # start of the tail
 _ZIGGURAT_V = 0.00492867323399           # area of every layer
 

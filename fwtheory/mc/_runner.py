@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .._io import layer_ranges
-from ._blas import single_threaded as single_threaded_blas
 from ..errors import ParameterError, check_int
+from ._blas import single_threaded as single_threaded_blas
 
 if TYPE_CHECKING:  # annotations only
     from ..network import Network
