@@ -193,7 +193,8 @@ def _builtin_derivatives(code, slope, x, order):
         t = np.tanh(x)
         out[0] = t
         if order >= 1:
-            sech2 = 1.0 - t * t
+            e = np.exp(-2.0 * np.abs(x))
+            sech2 = 4.0 * e / ((1.0 + e) * (1.0 + e))   # = 1 - t^2, accurate also for large |x|
             out[1] = sech2
             if order >= 2:
                 out[2] = -2.0 * t * sech2
@@ -217,12 +218,14 @@ def _builtin_derivatives(code, slope, x, order):
             if order >= 3:
                 out[3] = (4.0 * x * x - 2.0) * g
     elif code in (6, 7):  # sigmoid, softplus
+        # 1 - sig(x) = sig(-x) and 1 - 2 sig(x) = -tanh(x/2) keep full relative
+        # accuracy for large x and near 0 (the forms 1 - sig, 1 - 2 sig cancel there)
         sig = special.expit(x)
-        u = sig * (1.0 - sig)
+        u = sig * special.expit(-x)
         if code == 6:
-            vals = (lambda: sig, lambda: u, lambda: u * (1.0 - 2.0 * sig), lambda: u * (1.0 - 6.0 * u))
+            vals = (lambda: sig, lambda: u, lambda: -u * np.tanh(0.5 * x), lambda: u * (1.0 - 6.0 * u))
         else:
-            vals = (lambda: np.logaddexp(0.0, x), lambda: sig, lambda: u, lambda: u * (1.0 - 2.0 * sig))
+            vals = (lambda: np.logaddexp(0.0, x), lambda: sig, lambda: u, lambda: -u * np.tanh(0.5 * x))
         for k in range(order + 1):
             out[k] = vals[k]()
     elif code == 8:  # gelu = z Phi(z)
@@ -239,10 +242,10 @@ def _builtin_derivatives(code, slope, x, order):
         sig = special.expit(x)
         out[0] = x * sig
         if order >= 1:
-            u = sig * (1.0 - sig)
+            u = sig * special.expit(-x)
             out[1] = sig + x * u
             if order >= 2:
-                w = 1.0 - 2.0 * sig
+                w = -np.tanh(0.5 * x)   # = 1 - 2 sig, without its cancellation near 0
                 out[2] = u * (2.0 + x * w)
                 if order >= 3:
                     out[3] = u * (w * (3.0 + x * w) - 2.0 * x * u)

@@ -21,6 +21,18 @@ def test_numeric_derivatives_match_sympy(name):
         np.testing.assert_allclose(got[k], ref, rtol=1e-13, atol=1e-14)
 
 
+@pytest.mark.parametrize("name", BUILTIN_NAMES)
+def test_builtin_derivatives_keep_relative_accuracy_near_zero_and_far_out(name):
+    # tiny-K layers evaluate sigma'' and sigma''' at |z| ~ 1e-8, where forms such as
+    # 1 - 2 sigmoid(z) cancel (predict then failed for swish at depth ~17)
+    act = get_activation(name)
+    x = np.array([1e-8, -1e-8, 3e-5, -3e-5, 0.02, -0.02, 25.0, -25.0])
+    got = act.derivatives(x, 3)
+    for k, expr in enumerate(act.sympy_derivatives):
+        ref = np.array([float(expr.subs(Z, sympy.Float(xx, 60)).evalf(60)) for xx in x])
+        np.testing.assert_allclose(got[k], ref, rtol=1e-12, atol=0, err_msg=f"{name}, derivative {k}")
+
+
 def test_kinks():
     assert get_activation("relu").kinks == (0.0,)
     assert get_activation("leaky_relu(0.1)").kinks == (0.0,)
