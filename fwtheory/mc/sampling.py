@@ -304,6 +304,11 @@ def simulate(network, samples, seed, widths=None, input_norm=1.0, progress=None)
     A KeyboardInterrupt stops the run cleanly: the networks that finished are
     summarized (``interrupted=True`` and a note).
 
+    Parallelism is over networks, on ``numba.get_num_threads()`` threads; while
+    they run, OpenBLAS is set to one thread (process-wide, restored afterwards;
+    see :mod:`fwtheory.mc._blas`), because threaded n x n products on top of the
+    worker threads oversubscribe the cores.
+
     Custom (sympy) activations are supported: sigma and sigma' are then
     evaluated by ``Activation.derivatives`` (lambdified numpy code, built when
     the activation was created) between kernel calls; built-in activations are
