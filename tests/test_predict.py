@@ -26,7 +26,7 @@ def relu_net(depth=3, ensemble="gaussian", **kw):
                                   "linear", "sigmoid", "softplus"])
 def test_every_builtin_predicts_to_depth_100_at_default_initialization(name):
     # C_b = 0, C_W = 1: for swish K falls like 4^-l; at K ~ 3e-11 the moments with sigma'''
-    # once stalled the quadrature (1 - 2 sigmoid cancelled), now the closed forms are exact
+    # once stalled the quadrature (1 - 2 sigmoid cancelled); the closed forms now avoid that
     p = predict(Network(name, depth=100, width=64))
     for key, v in p.values.items():
         assert np.isfinite(np.asarray(v, float)).all(), key
