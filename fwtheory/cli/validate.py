@@ -1,5 +1,7 @@
 """``fwtheory validate``: reproduce the published claims (theory and Monte Carlo)."""
 
+from ..validation._paths import DEFAULT_OUT_DIR
+
 
 def add_parser(sub):
     p = sub.add_parser(
@@ -13,7 +15,8 @@ def add_parser(sub):
     p.add_argument("--quick", action="store_true",
                    help="reduced sizes: all five claims in ~15 s on 2 idle cores "
                         "(default: the full run, ~70 s)")
-    p.add_argument("--out-dir", default=".", help="directory for the output files (default: .)")
+    p.add_argument("--out-dir", default=DEFAULT_OUT_DIR,
+                   help=f"directory for the output files, created if missing (default: {DEFAULT_OUT_DIR})")
     p.add_argument("--only", action="append", default=None, metavar="N",
                    help="run only claim N (number 1-5 or name; repeat or comma-separate)")
     p.add_argument("--seed", type=int, default=0, help="master seed (default: 0)")

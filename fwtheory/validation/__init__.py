@@ -32,6 +32,7 @@ import traceback
 from importlib import import_module
 
 from ..errors import ParameterError
+from ._paths import DEFAULT_OUT_DIR
 
 #: claim number -> module name in this package
 CLAIMS = {
@@ -63,14 +64,14 @@ def _select(only):
     return sorted(chosen)
 
 
-def run_claim(claim, quick=True, out_dir=".", seed=0, verbose=True):
+def run_claim(claim, quick=True, out_dir=DEFAULT_OUT_DIR, seed=0, verbose=True):
     """Run one claim (number or module name) and return its JSON dict."""
     (k,) = _select([claim])
     module = import_module(f".{CLAIMS[k]}", __name__)
     return module.run(quick=quick, out_dir=out_dir, seed=seed, verbose=verbose)
 
 
-def validate(quick=True, out_dir=".", seed=0, only=None, verbose=True):
+def validate(quick=True, out_dir=DEFAULT_OUT_DIR, seed=0, only=None, verbose=True):
     """Run the validation claims and write their JSON and PNG files.
 
     Parameters
@@ -141,7 +142,8 @@ def script_main(claim, argv=None):
     module = import_module(f".{CLAIMS[_select([claim])[0]]}", __name__)
     parser = argparse.ArgumentParser(description=(module.__doc__ or "").strip().splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="reduced sizes (the CI setting)")
-    parser.add_argument("--out-dir", default=".", help="directory for the JSON and PNG (default: .)")
+    parser.add_argument("--out-dir", default=DEFAULT_OUT_DIR,
+                        help=f"directory for the JSON and PNG (default: {DEFAULT_OUT_DIR})")
     parser.add_argument("--seed", type=int, default=0, help="master seed (default: 0)")
     args = parser.parse_args(argv)
     res = module.run(quick=args.quick, out_dir=args.out_dir, seed=args.seed)

@@ -22,6 +22,7 @@ __all__ = ["run", "QUICK", "FULL", "TITLE"]
 import numpy as np
 
 from ._common import Report, claim_seed, fmt, max_abs, new_figure, zscores
+from ._paths import DEFAULT_OUT_DIR
 
 CLAIM = 1
 STEM = "v1_deep_linear"
@@ -32,7 +33,7 @@ QUICK = dict(widths=[4, 10], depth=6, samples=60000, C_W=1.0, input_norm=1.0, z=
 FULL = dict(widths=[4, 10], depth=8, samples=400000, C_W=1.0, input_norm=1.0, z=4.0)
 
 
-def run(quick=True, out_dir=".", seed=0, verbose=True):
+def run(quick=True, out_dir=DEFAULT_OUT_DIR, seed=0, verbose=True):
     """Run claim 1; write ``v1_deep_linear.json`` and ``.png`` into ``out_dir``; return the JSON dict."""
     from ..mc import simulate
     from ..network import Network

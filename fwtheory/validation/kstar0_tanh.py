@@ -24,6 +24,7 @@ import math
 import numpy as np
 
 from ._common import Report, fmt, new_figure
+from ._paths import DEFAULT_OUT_DIR
 
 CLAIM = 3
 STEM = "v3_kstar0_tanh"
@@ -47,7 +48,7 @@ def _asym(asym, name):
     return asym.leading[name] if name in asym.leading else asym.ratios[name]
 
 
-def run(quick=True, out_dir=".", seed=0, verbose=True):
+def run(quick=True, out_dir=DEFAULT_OUT_DIR, seed=0, verbose=True):
     """Run claim 3 (theory only; ``seed`` is recorded, not used); return the JSON dict."""
     import sympy
 

@@ -41,6 +41,7 @@ __all__ = ["run", "QUICK", "FULL", "TITLE"]
 import numpy as np
 
 from ._common import Report, claim_seed, fmt, max_abs, new_figure, zscores
+from ._paths import DEFAULT_OUT_DIR
 
 CLAIM = 4
 STEM = "v4_orthogonal_tanh"
@@ -76,7 +77,7 @@ def _slope(layers, values, lo, hi):
     return float(np.polyfit(layers[sel].astype(float), np.asarray(values)[sel], 1)[0])
 
 
-def run(quick=True, out_dir=".", seed=0, verbose=True):
+def run(quick=True, out_dir=DEFAULT_OUT_DIR, seed=0, verbose=True):
     """Run claim 4; write ``v4_orthogonal_tanh.json`` and ``.png``; return the JSON dict."""
     import sympy
 

@@ -22,6 +22,7 @@ __all__ = ["run", "QUICK", "FULL", "TITLE"]
 import numpy as np
 
 from ._common import Report, claim_seed, fmt, max_abs, new_figure, zscores
+from ._paths import DEFAULT_OUT_DIR
 
 CLAIM = 2
 STEM = "v2_relu_criticality"
@@ -62,7 +63,7 @@ def _closed_forms():
     return sol, exact_ok, slopes, forms
 
 
-def run(quick=True, out_dir=".", seed=0, verbose=True):
+def run(quick=True, out_dir=DEFAULT_OUT_DIR, seed=0, verbose=True):
     """Run claim 2; write ``v2_relu_criticality.json`` and ``.png``; return the JSON dict."""
     import sympy
 

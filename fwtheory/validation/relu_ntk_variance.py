@@ -52,6 +52,7 @@ import numpy as np
 
 from ..mc.estimators import fit_inverse_width
 from ._common import Report, claim_seed, fmt, max_abs, new_figure, zscores
+from ._paths import DEFAULT_OUT_DIR
 
 CLAIM = 5
 STEM = "v5_relu_ntk_variance"
@@ -83,7 +84,7 @@ def _growth_rate(betas, sel):
     return f
 
 
-def run(quick=True, out_dir=".", seed=0, verbose=True):
+def run(quick=True, out_dir=DEFAULT_OUT_DIR, seed=0, verbose=True):
     """Run claim 5; write ``v5_relu_ntk_variance.json`` and ``.png``; return the JSON dict."""
     from ..mc import simulate
     from ..network import Network
