@@ -238,3 +238,21 @@ def test_cli_derive_names_every_correlator():
     latex = subprocess.run([sys.executable, "-m", "fwtheory", "derive", "P", "--latex"],
                            capture_output=True, text=True, check=True).stdout
     assert r"P^{(\ell+1)}" in latex
+
+
+def test_derived_results_are_read_only_and_pretty_print():
+    """Issue 12: a cached Recursion cannot be mutated by a caller, and sympy's
+    pretty printer handles the Gaussian-moment symbols."""
+    import io
+    from contextlib import redirect_stdout
+
+    rec = derive("V")
+    with pytest.raises(TypeError):
+        rec.initial["gaussian"] = 99
+    with pytest.raises(TypeError):
+        rec.initial_exact["orthogonal"] = 99
+    assert derive("V").initial["gaussian"] == 0
+    buf = io.StringIO()
+    with redirect_stdout(buf):
+        sympy.pprint(rec.expr)
+    assert "dK[<s^2>]" in buf.getvalue()

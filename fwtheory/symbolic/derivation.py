@@ -27,8 +27,10 @@ issue and of Day, Kahn, Roberts (arXiv:2310.07765) for orthogonal weights.
 __all__ = ["derive", "Recursion", "expectation", "TARGETS", "NAMES", "dependency_graph"]
 
 import itertools
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from types import MappingProxyType
 
 import sympy
 
@@ -264,8 +266,14 @@ class Recursion:
     name: str
     ensemble: str
     expr: sympy.Expr
-    initial: dict
-    initial_exact: dict
+    initial: Mapping
+    initial_exact: Mapping
+
+    def __post_init__(self):
+        # derive() caches its results: hand out read-only views so that a caller
+        # cannot change what the next call returns
+        for field in ("initial", "initial_exact"):
+            object.__setattr__(self, field, MappingProxyType(dict(getattr(self, field))))
 
     @property
     def dependencies(self):

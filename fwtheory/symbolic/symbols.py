@@ -99,7 +99,10 @@ class GaussianMoment(sympy.Symbol):
             return r"\partial_K %s" % body
         return r"\partial_K^{%d} %s" % (self.dk, body)
 
-    _pretty = None
+    def _pretty(self, printer):
+        from sympy.printing.pretty.stringpict import prettyForm
+
+        return prettyForm(self._sympystr(printer))
 
 
 def moment(s=0, t=0, u=0, v=0, z=0, dk=0):
