@@ -1,0 +1,394 @@
+r"""Order-to-chaos phase diagram of an activation over (C_b, C_W), infinite width.
+
+For each initialization the kernel K^(l+1) = C_b + C_W <sigma^2>_{K^(l)} flows from
+K^(1) = C_b + C_W q0 (PDLT arXiv:2106.10165 eq. (4.8), Sec. 5.1) to a fixed
+point q*; the susceptibilities there (PDLT eqs. (5.4)-(5.5), as in
+:mod:`fwtheory.kernel`)
+
+    chi_parallel = C_W d<sigma^2>_K/dK |_{q*},      chi_perp = C_W <sigma'^2>_{q*}
+
+decide the phase: chi_perp < 1 ordered (nearby inputs' correlation flows to 1,
+Jacot et al. arXiv:1907.05715 "freeze"), chi_perp > 1 chaotic (correlations
+decorrelate), chi_perp = 1 the edge of chaos (Poole et al. 2016, Schoenholz et
+al. 2017; PDLT Sec. 5.2-5.3). q* is the fixed point the recursion reaches from
+K^(1) (the map is increasing for the usual activations: the nearest root of
+C_b + C_W <sigma^2>_K - K in the direction of the flow), +inf when K grows
+without bound (then chi_perp is its K -> inf limit, taken at K = 1e12) and 0
+when it flows to zero (limit taken at K = 1e-12, as :func:`fwtheory.kernel.fixed_points`).
+
+The edge of chaos at a given C_b is found by Brent's method in C_W on
+chi_perp(q*(C_b, C_W)) - 1 (first sign change on a logarithmic scan of C_W in
+[1e-3, 1e4]), each q* itself by Brent's method; ``None`` where no crossing
+exists. The heat map itself uses interpolation of the moments on a K grid
+(plotting accuracy only).
+
+Jacot et al.'s coordinates (Sec. 2-3 of arXiv:1907.05715): with the
+nonlinearity standardized at the fixed point, sigma_s(x) = sigma(sqrt(q*) x) /
+sqrt(<sigma^2>_{q*}) so that E[sigma_s(X)^2] = 1, the layer is
+C_W' = 1 - beta^2, C_b' = beta^2 with beta^2 = C_b / q* and characteristic
+value r = (1 - beta^2) E[sigma_s'(X)^2] = C_W <sigma'^2>_{q*} = chi_perp:
+r < 1 freeze (order), r > 1 chaos. :func:`from_jacot` inverts the map.
+
+:func:`ntk_profile` follows the normalized infinite-width NTK
+Theta_ab / sqrt(Theta_aa Theta_bb) of a Gram matrix of inputs over depth
+(:func:`fwtheory.kernel.kernel_matrix`): it tends to the all-ones matrix in
+the ordered phase and to the identity in the chaotic phase (Jacot et al.
+Sec. 4); the approach of the mean off-diagonal entry is fitted by
+x_l = x_inf + A exp(-l / xi).
+"""
+
+__all__ = ["PhaseDiagram", "fixed_point", "chi_at", "edge_of_chaos", "jacot_coordinates",
+           "from_jacot", "ntk_profile", "phase_diagram"]
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import gauss
+from .activations import get_activation
+from .errors import NumericalError, ParameterError, check_int, check_real
+
+_QUIET = dict(over="ignore", invalid="ignore", divide="ignore", under="ignore")
+_K_MAX, _K_MIN = 1e12, 1e-12
+_S2, _T2 = (2, 0, 0, 0, 0), (0, 2, 0, 0, 0)
+_CRIT_TOL = 1e-9
+
+
+def _m(act, K, dk=0):
+    return gauss.expect_monomials(act, float(K), [_S2, _T2], dk=dk)
+
+
+def fixed_point(activation, C_b, C_W, input_norm=1.0):
+    """q*: the fixed point the kernel reaches from K^(1) = C_b + C_W q0 (module docstring).
+
+    Returns a float in [0, inf]; ``0.0`` if K flows to 0, ``math.inf`` if it grows
+    beyond 1e12.
+    """
+    from scipy import optimize
+
+    act = get_activation(activation)
+    C_b = check_real("C_b", C_b, lower=0.0)
+    C_W = check_real("C_W", C_W, lower=0.0, lower_open=True)
+    q0 = check_real("input_norm", input_norm, lower=0.0)
+    K1 = C_b + C_W * q0
+    if K1 <= 0:
+        raise ParameterError("input_norm", "must be > 0 when C_b = 0")
+
+    def g(K):
+        return C_b + C_W * _m(act, K)[0] - K
+
+    g1 = g(K1)
+    if g1 == 0.0:
+        return K1
+    a, ga = K1, g1
+    while True:
+        b = a * 2.0 if g1 > 0 else a * 0.5
+        if b > _K_MAX:
+            return math.inf
+        if b < _K_MIN:
+            return 0.0
+        gb = g(b)
+        if gb == 0.0:
+            return b
+        if (gb > 0) != (ga > 0):
+            lo, hi = (a, b) if a < b else (b, a)
+            return optimize.brentq(g, lo, hi, xtol=1e-14 * lo, rtol=1e-15, maxiter=200)
+        a, ga = b, gb
+
+
+def chi_at(activation, C_W, q):
+    """(chi_parallel, chi_perp) = C_W (d<sigma^2>/dK, <sigma'^2>) at K = q (limits at 0 and inf)."""
+    act = get_activation(activation)
+    K = min(max(q, _K_MIN), _K_MAX)
+    d = _m(act, K, dk=1)[0]
+    t = _m(act, K)[1]
+    return float(C_W * d), float(C_W * t)
+
+
+def _regime(chi_perp, tol=_CRIT_TOL):
+    if abs(chi_perp - 1.0) <= tol:
+        return "critical"
+    return "ordered" if chi_perp < 1.0 else "chaotic"
+
+
+def edge_of_chaos(activation, C_b, input_norm=1.0, cw_range=(1e-3, 1e4)):
+    """C_W on the edge of chaos (chi_perp(q*) = 1) at bias variance ``C_b``, or None.
+
+    Brent's method in C_W (module docstring); accurate to ~1e-10 relative.
+    """
+    from scipy import optimize
+
+    act = get_activation(activation)
+    C_b = check_real("C_b", C_b, lower=0.0)
+
+    def f(C_W):
+        q = fixed_point(act, C_b, C_W, input_norm)
+        return chi_at(act, C_W, q)[1] - 1.0
+
+    grid = np.logspace(math.log10(cw_range[0]), math.log10(cw_range[1]), 57)
+    prev_w, prev_f = None, None
+    for w in grid:
+        try:
+            fw = f(w)
+        except NumericalError:
+            prev_w = None
+            continue
+        if fw == 0.0:
+            return float(w)
+        if prev_w is not None and prev_f < 0 < fw:
+            return float(optimize.brentq(f, prev_w, w, xtol=1e-13, rtol=1e-14, maxiter=200))
+        prev_w, prev_f = w, fw
+    return None
+
+
+def jacot_coordinates(activation, C_b, C_W, input_norm=1.0):
+    """Jacot et al.'s (beta, r) for (C_b, C_W): beta = sqrt(C_b / q*), r = chi_perp(q*).
+
+    Returns a dict with beta, r, q_star (beta is None when q* is 0 or inf).
+    """
+    q = fixed_point(activation, C_b, C_W, input_norm)
+    r = chi_at(activation, C_W, q)[1]
+    beta = math.sqrt(C_b / q) if 0.0 < q < math.inf else None
+    return {"beta": beta, "r": r, "q_star": q}
+
+
+def from_jacot(activation, beta, q_star=1.0):
+    """(C_b, C_W) whose fixed point is ``q_star`` with Jacot parameter ``beta``.
+
+    C_b = beta^2 q*, C_W = (1 - beta^2) q* / <sigma^2>_{q*}; r = C_W <sigma'^2>_{q*}.
+    Returns a dict with C_b, C_W, r.
+    """
+    act = get_activation(activation)
+    beta = check_real("beta", beta, lower=0.0, upper=1.0)
+    q = check_real("q_star", q_star, lower=0.0, lower_open=True)
+    s2, t2 = _m(act, q)
+    C_W = (1.0 - beta * beta) * q / s2
+    return {"C_b": beta * beta * q, "C_W": float(C_W), "r": float(C_W * t2)}
+
+
+# ------------------------------------------------------------------ NTK over depth
+_DEFAULT_GRAM = ((1.0, 0.6, 0.2), (0.6, 1.0, 0.4), (0.2, 0.4, 1.0))
+
+
+def _fit_approach(x):
+    """Fit x_l = x_inf + A exp(-l/xi) to the sequence x (layers 1..L); dict or None."""
+    from scipy import optimize
+
+    x = np.asarray(x, dtype=float)
+    L = len(x)
+    if L < 6 or not np.isfinite(x).all():
+        return None
+    layers = np.arange(1, L + 1, dtype=float)
+    start = L // 4
+    ll, xx = layers[start:], x[start:]
+    d = np.diff(xx)
+    with np.errstate(**_QUIET):
+        ratios = d[1:] / d[:-1]
+    ratios = ratios[np.isfinite(ratios) & (ratios > 0) & (ratios < 1)]
+    if np.max(np.abs(d)) < 1e-14:
+        return {"limit": float(xx[-1]), "xi": 0.0, "rate": 0.0, "amplitude": 0.0}
+    lam0 = float(np.median(ratios)) if ratios.size else 0.9
+    x_inf0 = xx[-1] + d[-1] * lam0 / (1 - lam0) if lam0 < 1 else xx[-1]
+    xi0 = -1.0 / math.log(lam0) if 0 < lam0 < 1 else 10.0
+    A0 = (xx[0] - x_inf0) * math.exp(ll[0] / xi0) if xi0 < 200 else xx[0] - x_inf0
+
+    def model(l, x_inf, A, inv_xi):
+        return x_inf + A * np.exp(-(l - ll[0]) * inv_xi)
+
+    try:
+        with np.errstate(**_QUIET):
+            p, _ = optimize.curve_fit(model, ll, xx, p0=(x_inf0, xx[0] - x_inf0, 1.0 / xi0), maxfev=4000)
+    except (RuntimeError, ValueError, optimize.OptimizeWarning, FloatingPointError):
+        return None
+    x_inf, A, inv_xi = (float(v) for v in p)
+    if not (math.isfinite(x_inf) and inv_xi > 0):
+        return None
+    return {"limit": x_inf, "xi": 1.0 / inv_xi, "rate": math.exp(-inv_xi),
+            "amplitude": A * math.exp(ll[0] * inv_xi)}
+
+
+def ntk_profile(activation, C_b, C_W, gram=None, depth=40):
+    """Normalized infinite-width NTK Theta_ab / sqrt(Theta_aa Theta_bb) over depth.
+
+    ``gram``: (m, m) input Gram matrix x_a.x_b / n0, m <= 4 (default: three unit
+    inputs with overlaps 0.6, 0.2, 0.4). Returns a dict: layers, normalized
+    (L, m, m) list, offdiag (mean off-diagonal per layer), fit (module
+    docstring), regime and chi_perp at q* of the first input.
+    """
+    from .kernel import kernel_matrix
+    from .network import Network
+
+    depth = check_int("depth", depth, lower=2)
+    G = np.array(_DEFAULT_GRAM if gram is None else gram, dtype=float)
+    net = Network(activation, depth=depth, width=1, C_b=C_b, C_W=C_W)
+    km = kernel_matrix(net, G)
+    Th = np.asarray(km.Theta)
+    d = np.sqrt(np.einsum("lii->li", Th))
+    norm = Th / (d[:, :, None] * d[:, None, :])
+    m = G.shape[0]
+    iu = np.triu_indices(m, 1)
+    off = norm[:, iu[0], iu[1]].mean(axis=1) if m > 1 else np.ones(depth)
+    q = fixed_point(net.activation, C_b, C_W, float(G[0, 0]))
+    chi_par, chi_perp = chi_at(net.activation, C_W, q)
+    return {"C_b": C_b, "C_W": C_W, "gram": G.tolist(), "layers": list(range(1, depth + 1)),
+            "normalized": norm.tolist(), "offdiag": off.tolist(), "fit": _fit_approach(off),
+            "q_star": q, "chi_perp": chi_perp, "chi_parallel": chi_par, "regime": _regime(chi_perp)}
+
+
+# ------------------------------------------------------------------ the diagram
+@dataclass(frozen=True)
+class PhaseDiagram:
+    """Phase diagram of one activation (module docstring).
+
+    Grids have shape (len(C_b), len(C_W)): q_star, chi_perp, chi_parallel, beta
+    (Jacot), regime (-1 ordered, 0 critical, +1 chaotic). ``edge_of_chaos`` is a
+    list of [C_b, C_W or None]; ``criticality`` the PDLT critical point
+    (:func:`fwtheory.kernel.criticality`); ``ntk_profiles`` the normalized-NTK
+    depth profiles in an ordered, critical and chaotic setting.
+    """
+
+    activation: str
+    input_norm: float
+    C_b: np.ndarray = field(repr=False)
+    C_W: np.ndarray = field(repr=False)
+    q_star: np.ndarray = field(repr=False)
+    chi_perp: np.ndarray = field(repr=False)
+    chi_parallel: np.ndarray = field(repr=False)
+    beta: np.ndarray = field(repr=False)
+    regime: np.ndarray = field(repr=False)
+    edge_of_chaos: list = field(default_factory=list)
+    criticality: dict = field(default_factory=dict)
+    ntk_profiles: list = field(default_factory=list)
+
+    def to_dict(self):
+        def clean(a):
+            a = np.asarray(a, dtype=float)
+            return [[None if not math.isfinite(v) else float(v) for v in row] for row in a]
+
+        return {
+            "activation": self.activation,
+            "input_norm": self.input_norm,
+            "C_b": self.C_b.tolist(),
+            "C_W": self.C_W.tolist(),
+            "q_star": clean(self.q_star),
+            "chi_perp": clean(self.chi_perp),
+            "chi_parallel": clean(self.chi_parallel),
+            "beta": clean(self.beta),
+            "regime": self.regime.astype(int).tolist(),
+            "regime_codes": {"-1": "ordered", "0": "critical", "1": "chaotic"},
+            "edge_of_chaos": [list(p) for p in self.edge_of_chaos],
+            "criticality": self.criticality,
+            "ntk_profiles": [{k: v for k, v in p.items() if k != "normalized"} | {"normalized_last":
+                             p["normalized"][-1]} for p in self.ntk_profiles],
+        }
+
+
+def _grid_moments(act):
+    Kg = np.logspace(-12, 12, 24 * 16 + 1)
+    try:
+        S = gauss.expect_monomials(act, Kg, [_S2, _T2])
+        dS = gauss.expect_monomials(act, Kg, [_S2], dk=1)[0]
+        return Kg, S[0], S[1], dS
+    except NumericalError:
+        keep = []
+        for i, k in enumerate(Kg):
+            try:
+                gauss.expect_monomials(act, k, [_S2, _T2])
+                gauss.expect_monomials(act, k, [_S2], dk=1)
+            except NumericalError:
+                break
+            keep.append(i)
+        if len(keep) < 10:
+            raise
+        Kg = Kg[:len(keep)]
+        S = gauss.expect_monomials(act, Kg, [_S2, _T2])
+        return Kg, S[0], S[1], gauss.expect_monomials(act, Kg, [_S2], dk=1)[0]
+
+
+def _grid_fixed_points(Kg, S, C_b, C_W, q0):
+    """Vectorized q* on the (C_b, C_W) grid by the basin rule, linear interpolation in log K."""
+    B, W = np.meshgrid(C_b, C_W, indexing="ij")
+    K1 = B + W * q0
+    with np.errstate(**_QUIET):
+        g = B[..., None] + W[..., None] * S - Kg
+        g1 = B + W * np.interp(np.log(K1), np.log(Kg), S) - K1
+        logK = np.log(Kg)
+        q = np.full(B.shape, np.nan)
+        up = g1 > 0
+        above = (Kg > K1[..., None]) & (g <= 0)
+        below = (Kg < K1[..., None]) & (g >= 0)
+        for mask, sel, direction in ((up, above, 1), (~up, below, -1)):
+            idx = np.where(mask)
+            for i, j in zip(*idx):
+                hits = np.nonzero(sel[i, j])[0]
+                if hits.size == 0:
+                    q[i, j] = math.inf if direction > 0 else 0.0
+                    continue
+                k = hits[0] if direction > 0 else hits[-1]
+                # bracket between the last grid point before the crossing (or K1) and k
+                k_prev = k - direction
+                if direction > 0:
+                    x0, y0 = (math.log(K1[i, j]), g1[i, j]) if Kg[k_prev] < K1[i, j] else (logK[k_prev], g[i, j, k_prev])
+                else:
+                    x0, y0 = (math.log(K1[i, j]), g1[i, j]) if Kg[k_prev] > K1[i, j] else (logK[k_prev], g[i, j, k_prev])
+                x1, y1 = logK[k], g[i, j, k]
+                t = y0 / (y0 - y1) if y0 != y1 else 0.0
+                q[i, j] = math.exp(x0 + t * (x1 - x0))
+    return q
+
+
+def phase_diagram(activation, cb_values=None, cw_values=None, input_norm=1.0, edge_cb=None,
+                  ntk_depth=40, gram=None, ntk_cb=None):
+    """Compute the phase diagram of ``activation`` (module docstring).
+
+    Parameters
+    ----------
+    cb_values, cw_values : 1-D grids of C_b >= 0 and C_W > 0 for the heat map
+        (defaults: C_b in [0, 0.5] step 0.02; C_W linear up to 1.6 times the largest
+        edge-of-chaos C_W, or 4).
+    edge_cb : C_b values at which the edge of chaos is solved (default: 11 values in [0, 0.5]).
+    ntk_depth, gram, ntk_cb : settings of the normalized-NTK depth profiles (an ordered,
+        the critical and a chaotic C_W at bias variance ``ntk_cb``, default 0.1 or the
+        first C_b where the edge exists).
+    """
+    from .kernel import criticality
+
+    act = get_activation(activation)
+    q0 = check_real("input_norm", input_norm, lower=0.0, lower_open=True)
+    edge_cb = np.linspace(0.0, 0.5, 11) if edge_cb is None else np.asarray(edge_cb, dtype=float)
+    if edge_cb.ndim != 1 or not np.isfinite(edge_cb).all() or (edge_cb < 0).any():
+        raise ParameterError("cb_values", "must be finite numbers >= 0")
+    edge = [[float(b), edge_of_chaos(act, float(b), q0)] for b in edge_cb]
+    cws = [w for _, w in edge if w is not None]
+    Cb = np.linspace(0.0, 0.5, 26) if cb_values is None else np.asarray(cb_values, dtype=float)
+    if cw_values is None:
+        top = 1.6 * max(cws) if cws else 4.0
+        Cw = np.linspace(top / 80, top, 80)
+    else:
+        Cw = np.asarray(cw_values, dtype=float)
+    if (Cb < 0).any() or (Cw <= 0).any() or not (np.isfinite(Cb).all() and np.isfinite(Cw).all()):
+        raise ParameterError("cw_values", "C_b must be >= 0 and C_W > 0 (finite)")
+    Kg, S, T, dS = _grid_moments(act)
+    q = _grid_fixed_points(Kg, S, Cb, Cw, q0)
+    W = np.broadcast_to(Cw[None, :], q.shape)
+    with np.errstate(**_QUIET):
+        lq = np.log(np.clip(q, Kg[0], Kg[-1]))
+        chi_perp = W * np.interp(lq, np.log(Kg), T)
+        chi_par = W * np.interp(lq, np.log(Kg), dS)
+        beta = np.where((q > 0) & np.isfinite(q), np.sqrt(Cb[:, None] / q), np.nan)
+    regime = np.sign(chi_perp - 1.0).astype(int)
+    crit = criticality(act).to_dict()
+    profiles = []
+    if ntk_cb is None:
+        ok = [b for b, w in edge if w is not None]
+        ntk_cb = 0.1 if any(abs(b - 0.1) < 1e-12 for b in ok) else (ok[0] if ok else None)
+    if ntk_cb is not None:
+        w_c = edge_of_chaos(act, ntk_cb, q0)
+        if w_c is not None:
+            for w in (0.6 * w_c, w_c, 1.6 * w_c):
+                try:
+                    profiles.append(ntk_profile(act, ntk_cb, w, gram, ntk_depth))
+                except NumericalError:
+                    pass
+    return PhaseDiagram(act.name, q0, Cb, Cw, q, chi_perp, chi_par, beta, regime, edge, crit, profiles)
