@@ -126,20 +126,53 @@ def edge_of_chaos(activation, C_b, input_norm=1.0, cw_range=(1e-3, 1e4)):
         q = fixed_point(act, C_b, C_W, input_norm)
         return chi_at(act, C_W, q)[1] - 1.0
 
-    grid = np.logspace(math.log10(cw_range[0]), math.log10(cw_range[1]), 57)
-    prev_w, prev_f = None, None
-    for w in grid:
-        try:
-            fw = f(w)
-        except NumericalError:
-            prev_w = None
-            continue
-        if fw == 0.0:
-            return float(w)
-        if prev_w is not None and prev_f < 0 < fw:
-            return float(optimize.brentq(f, prev_w, w, xtol=1e-13, rtol=1e-14, maxiter=200))
-        prev_w, prev_f = w, fw
+    if C_b == 0.0 and not act.kinks:
+        # K* = 0 class (PDLT Sec. 5.3.3): chi_perp(q*) - 1 has a double root at C_W = 1/sigma'(0)^2
+        # (tangency), which Brent's method resolves only to ~sqrt(eps); return it exactly
+        s0, s1 = act.derivatives(np.zeros(1), 1)[:, 0]
+        if s0 == 0.0 and s1 != 0.0:
+            w0 = 1.0 / (s1 * s1)
+            if abs(f(w0)) <= 1e-9:
+                return float(w0)
+    # locate the first crossing on a dense C_W scan with interpolated moments, then
+    # bracket it with the exact function and refine by Brent's method
+    grid = np.logspace(math.log10(cw_range[0]), math.log10(cw_range[1]), 241)
+    Kg, S, T, _ = _grid_moments_cached(act)
+    qg = _grid_fixed_points(Kg, S, np.array([C_b]), grid, check_real("input_norm", input_norm, lower=0.0))[0]
+    with np.errstate(**_QUIET):
+        chi = grid * np.interp(np.log(np.clip(qg, Kg[0], Kg[-1])), np.log(Kg), T)
+    cross = np.nonzero((chi[:-1] < 1.0) & (chi[1:] >= 1.0))[0]
+    for i in cross:
+        ws = np.logspace(math.log10(grid[max(i - 1, 0)]), math.log10(grid[min(i + 2, len(grid) - 1)]), 4)
+        prev_w, prev_f = None, None
+        for w in ws:
+            try:
+                fw = f(w)
+            except NumericalError:
+                prev_w = None
+                continue
+            if fw == 0.0:
+                return float(w)
+            if prev_w is not None and prev_f < 0 < fw:
+                root = optimize.brentq(f, prev_w, w, xtol=1e-13, rtol=1e-14, maxiter=200)
+                # a jump of q* between two fixed points (a saddle-node, e.g. GELU below its
+                # half-stable C_b) changes the sign without chi_perp = 1: not an edge
+                if abs(f(root)) <= 1e-8:
+                    return float(root)
+                break
+            prev_w, prev_f = w, fw
     return None
+
+
+_GRID_CACHE = {}
+
+
+def _grid_moments_cached(act):
+    if act not in _GRID_CACHE:
+        if len(_GRID_CACHE) > 16:
+            _GRID_CACHE.clear()
+        _GRID_CACHE[act] = _grid_moments(act)
+    return _GRID_CACHE[act]
 
 
 def jacot_coordinates(activation, C_b, C_W, input_norm=1.0):
@@ -171,8 +204,13 @@ def from_jacot(activation, beta, q_star=1.0):
 _DEFAULT_GRAM = ((1.0, 0.6, 0.2), (0.6, 1.0, 0.4), (0.2, 0.4, 1.0))
 
 
-def _fit_approach(x):
-    """Fit x_l = x_inf + A exp(-l/xi) to the sequence x (layers 1..L); dict or None."""
+def _fit_approach(x, limit=None):
+    """Fit x_l = x_inf + A exp(-l/xi) to the tail (last 3/4) of x (layers 1..L).
+
+    With a known ``limit`` (1 ordered, 0 chaotic) a straight line is fitted to
+    log|x_l - limit|; otherwise x_inf is fitted too. Returns a dict (limit, xi,
+    rate = exp(-1/xi), amplitude, limit_fitted) or None.
+    """
     from scipy import optimize
 
     x = np.asarray(x, dtype=float)
@@ -182,30 +220,78 @@ def _fit_approach(x):
     layers = np.arange(1, L + 1, dtype=float)
     start = L // 4
     ll, xx = layers[start:], x[start:]
+    if limit is not None:
+        dev = np.abs(xx - limit)
+        keep = dev > 1e-13
+        if keep.sum() < 3:
+            return {"limit": limit, "xi": 0.0, "rate": 0.0, "amplitude": 0.0, "limit_fitted": False}
+        slope, icpt = np.polyfit(ll[keep], np.log(dev[keep]), 1)
+        if slope >= 0:
+            return None
+        return {"limit": limit, "xi": float(-1.0 / slope), "rate": float(math.exp(slope)),
+                "amplitude": float(math.copysign(math.exp(icpt), xx[-1] - limit)), "limit_fitted": False}
     d = np.diff(xx)
+    if np.max(np.abs(d)) < 1e-14:
+        return {"limit": float(xx[-1]), "xi": 0.0, "rate": 0.0, "amplitude": 0.0, "limit_fitted": True}
     with np.errstate(**_QUIET):
         ratios = d[1:] / d[:-1]
     ratios = ratios[np.isfinite(ratios) & (ratios > 0) & (ratios < 1)]
-    if np.max(np.abs(d)) < 1e-14:
-        return {"limit": float(xx[-1]), "xi": 0.0, "rate": 0.0, "amplitude": 0.0}
     lam0 = float(np.median(ratios)) if ratios.size else 0.9
-    x_inf0 = xx[-1] + d[-1] * lam0 / (1 - lam0) if lam0 < 1 else xx[-1]
-    xi0 = -1.0 / math.log(lam0) if 0 < lam0 < 1 else 10.0
-    A0 = (xx[0] - x_inf0) * math.exp(ll[0] / xi0) if xi0 < 200 else xx[0] - x_inf0
+    x_inf0 = xx[-1] + d[-1] * lam0 / (1 - lam0)
+    inv0 = -math.log(lam0) if 0 < lam0 < 1 else 0.1
 
     def model(l, x_inf, A, inv_xi):
         return x_inf + A * np.exp(-(l - ll[0]) * inv_xi)
 
     try:
         with np.errstate(**_QUIET):
-            p, _ = optimize.curve_fit(model, ll, xx, p0=(x_inf0, xx[0] - x_inf0, 1.0 / xi0), maxfev=4000)
+            p, _ = optimize.curve_fit(model, ll, xx, p0=(x_inf0, xx[0] - x_inf0, inv0), maxfev=4000)
     except (RuntimeError, ValueError, optimize.OptimizeWarning, FloatingPointError):
         return None
     x_inf, A, inv_xi = (float(v) for v in p)
-    if not (math.isfinite(x_inf) and inv_xi > 0):
-        return None
+    if not (math.isfinite(x_inf) and inv_xi > 0 and math.isfinite(A)) or 1.0 / inv_xi > 2 * L:
+        return {"limit": None, "xi": None, "rate": None, "amplitude": None, "limit_fitted": True,
+                "note": "no exponential approach within this depth (power law, as at criticality)"}
     return {"limit": x_inf, "xi": 1.0 / inv_xi, "rate": math.exp(-inv_xi),
-            "amplitude": A * math.exp(ll[0] * inv_xi)}
+            "amplitude": A * math.exp(ll[0] * inv_xi), "limit_fitted": True}
+
+
+def _ntk_matrix(net, G):
+    """Mean NTK Theta^(l)_ab (L, m, m): the recursion of :func:`fwtheory.kernel.kernel_matrix`
+    (PDLT eq. (4.8), Ch. 8), with the 2-D expectations retried at a looser tolerance
+    (1e-9, then 1e-7) where 1e-11 is out of reach (large K)."""
+    act, L, m = net.activation, net.depth, G.shape[0]
+    C_b, C_W, lam_b, lam_W = net.C_b, net.C_W, net.lambda_b, net.lambda_W
+    K = C_b + C_W * G
+    Th = np.empty((L, m, m))
+    Th[0] = lam_b + lam_W * G
+
+    def pair(Z):
+        dd = act.derivatives(Z, 1)
+        return np.stack([dd[0, 0] * dd[0, 1], dd[1, 0] * dd[1, 1]])
+
+    for i in range(L - 1):
+        if not (np.isfinite(K).all() and (np.diag(K) > 0).all()):
+            raise NumericalError(f"kernel overflow at layer {i + 1}")
+        diag = gauss.expect_monomials(act, np.diag(K).copy(), [_S2, _T2])
+        ss, tt = np.diag(diag[0]), np.diag(diag[1])
+        for a in range(m):
+            for b in range(a + 1, m):
+                sub = K[np.ix_((a, b), (a, b))]
+                for rtol in (1e-11, 1e-9, 1e-7):
+                    try:
+                        v = gauss.expect_multi(pair, sub, kinks=act.kinks, rtol=rtol)
+                        break
+                    except NumericalError:
+                        if rtol == 1e-7:
+                            raise
+                ss[a, b] = ss[b, a] = v[0]
+                tt[a, b] = tt[b, a] = v[1]
+        Th[i + 1] = lam_b + lam_W * ss + C_W * tt * Th[i]
+        K = C_b + C_W * ss
+    if not np.isfinite(Th).all():
+        raise NumericalError("NTK overflow")
+    return Th
 
 
 def ntk_profile(activation, C_b, C_W, gram=None, depth=40):
@@ -216,14 +302,12 @@ def ntk_profile(activation, C_b, C_W, gram=None, depth=40):
     (L, m, m) list, offdiag (mean off-diagonal per layer), fit (module
     docstring), regime and chi_perp at q* of the first input.
     """
-    from .kernel import kernel_matrix
     from .network import Network
 
     depth = check_int("depth", depth, lower=2)
-    G = np.array(_DEFAULT_GRAM if gram is None else gram, dtype=float)
+    G = gauss._check_cov(_DEFAULT_GRAM if gram is None else gram, name="gram")
     net = Network(activation, depth=depth, width=1, C_b=C_b, C_W=C_W)
-    km = kernel_matrix(net, G)
-    Th = np.asarray(km.Theta)
+    Th = _ntk_matrix(net, G)
     d = np.sqrt(np.einsum("lii->li", Th))
     norm = Th / (d[:, :, None] * d[:, None, :])
     m = G.shape[0]
@@ -231,9 +315,11 @@ def ntk_profile(activation, C_b, C_W, gram=None, depth=40):
     off = norm[:, iu[0], iu[1]].mean(axis=1) if m > 1 else np.ones(depth)
     q = fixed_point(net.activation, C_b, C_W, float(G[0, 0]))
     chi_par, chi_perp = chi_at(net.activation, C_W, q)
+    regime = _regime(chi_perp)
+    limit = 1.0 if regime == "ordered" else (0.0 if regime == "chaotic" and off[-1] < 0.05 else None)
     return {"C_b": C_b, "C_W": C_W, "gram": G.tolist(), "layers": list(range(1, depth + 1)),
-            "normalized": norm.tolist(), "offdiag": off.tolist(), "fit": _fit_approach(off),
-            "q_star": q, "chi_perp": chi_perp, "chi_parallel": chi_par, "regime": _regime(chi_perp)}
+            "normalized": norm.tolist(), "offdiag": off.tolist(), "fit": _fit_approach(off, limit),
+            "q_star": q, "chi_perp": chi_perp, "chi_parallel": chi_par, "regime": regime}
 
 
 # ------------------------------------------------------------------ the diagram
@@ -369,7 +455,7 @@ def phase_diagram(activation, cb_values=None, cw_values=None, input_norm=1.0, ed
         Cw = np.asarray(cw_values, dtype=float)
     if (Cb < 0).any() or (Cw <= 0).any() or not (np.isfinite(Cb).all() and np.isfinite(Cw).all()):
         raise ParameterError("cw_values", "C_b must be >= 0 and C_W > 0 (finite)")
-    Kg, S, T, dS = _grid_moments(act)
+    Kg, S, T, dS = _grid_moments_cached(act)
     q = _grid_fixed_points(Kg, S, Cb, Cw, q0)
     W = np.broadcast_to(Cw[None, :], q.shape)
     with np.errstate(**_QUIET):
@@ -386,9 +472,11 @@ def phase_diagram(activation, cb_values=None, cw_values=None, input_norm=1.0, ed
     if ntk_cb is not None:
         w_c = edge_of_chaos(act, ntk_cb, q0)
         if w_c is not None:
-            for w in (0.6 * w_c, w_c, 1.6 * w_c):
-                try:
-                    profiles.append(ntk_profile(act, ntk_cb, w, gram, ntk_depth))
-                except NumericalError:
-                    pass
+            for factors in ((0.6,), (1.0,), (1.6, 1.3, 1.1)):
+                for fac in factors:  # the chaotic kernel may overflow: try closer to the edge
+                    try:
+                        profiles.append(ntk_profile(act, ntk_cb, fac * w_c, gram, ntk_depth))
+                        break
+                    except NumericalError:
+                        pass
     return PhaseDiagram(act.name, q0, Cb, Cw, q, chi_perp, chi_par, beta, regime, edge, crit, profiles)
