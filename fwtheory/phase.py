@@ -20,7 +20,7 @@ The edge of chaos at a given C_b is found by Brent's method in C_W on
 chi_perp(q*(C_b, C_W)) - 1 (first sign change on a logarithmic scan of C_W in
 [1e-3, 1e4]), each q* itself by Brent's method; ``None`` where no crossing
 exists. The heat map itself uses interpolation of the moments on a K grid
-(plotting accuracy only).
+(bracketing), refined by safeguarded Newton steps on exact expectations.
 
 Jacot et al.'s coordinates (Sec. 2-3 of arXiv:1907.05715): with the
 nonlinearity standardized at the fixed point, sigma_s(x) = sigma(sqrt(q*) x) /
@@ -392,35 +392,57 @@ def _grid_moments(act):
         return Kg, S[0], S[1], gauss.expect_monomials(act, Kg, [_S2], dk=1)[0]
 
 
-def _grid_fixed_points(Kg, S, C_b, C_W, q0):
-    """Vectorized q* on the (C_b, C_W) grid by the basin rule, linear interpolation in log K."""
+def _grid_fixed_points(Kg, S, C_b, C_W, q0, act=None):
+    """Vectorized q* on the (C_b, C_W) grid by the basin rule (module docstring): the
+    crossing is bracketed on the K grid and located by linear interpolation in log K;
+    with ``act`` it is then refined by safeguarded Newton steps on exact expectations."""
     B, W = np.meshgrid(C_b, C_W, indexing="ij")
     K1 = B + W * q0
+    logK = np.log(Kg)
     with np.errstate(**_QUIET):
         g = B[..., None] + W[..., None] * S - Kg
-        g1 = B + W * np.interp(np.log(K1), np.log(Kg), S) - K1
-        logK = np.log(Kg)
+        g1 = B + W * np.interp(np.log(K1), logK, S) - K1
         q = np.full(B.shape, np.nan)
-        up = g1 > 0
+        lo = np.full(B.shape, np.nan)
+        hi = np.full(B.shape, np.nan)
         above = (Kg > K1[..., None]) & (g <= 0)
         below = (Kg < K1[..., None]) & (g >= 0)
-        for mask, sel, direction in ((up, above, 1), (~up, below, -1)):
-            idx = np.where(mask)
-            for i, j in zip(*idx):
-                hits = np.nonzero(sel[i, j])[0]
-                if hits.size == 0:
-                    q[i, j] = math.inf if direction > 0 else 0.0
-                    continue
-                k = hits[0] if direction > 0 else hits[-1]
-                # bracket between the last grid point before the crossing (or K1) and k
-                k_prev = k - direction
-                if direction > 0:
-                    x0, y0 = (math.log(K1[i, j]), g1[i, j]) if Kg[k_prev] < K1[i, j] else (logK[k_prev], g[i, j, k_prev])
-                else:
-                    x0, y0 = (math.log(K1[i, j]), g1[i, j]) if Kg[k_prev] > K1[i, j] else (logK[k_prev], g[i, j, k_prev])
-                x1, y1 = logK[k], g[i, j, k]
-                t = y0 / (y0 - y1) if y0 != y1 else 0.0
-                q[i, j] = math.exp(x0 + t * (x1 - x0))
+        for (i, j), up in np.ndenumerate(g1 > 0):
+            hits = np.nonzero((above if up else below)[i, j])[0]
+            if hits.size == 0:
+                q[i, j] = math.inf if up else 0.0
+                continue
+            k = hits[0] if up else hits[-1]
+            kp = k - 1 if up else k + 1
+            inside = (Kg[kp] < K1[i, j]) if up else (Kg[kp] > K1[i, j])
+            x0, y0 = (math.log(K1[i, j]), g1[i, j]) if inside else (logK[kp], g[i, j, kp])
+            x1, y1 = logK[k], g[i, j, k]
+            t = y0 / (y0 - y1) if y0 != y1 else 0.0
+            q[i, j] = math.exp(x0 + t * (x1 - x0))
+            lo[i, j], hi[i, j] = math.exp(min(x0, x1)), math.exp(max(x0, x1))
+    if act is None:
+        return q
+    sel = np.isfinite(lo)
+    if not sel.any():
+        return q
+    b, w, x, a, c = B[sel], W[sel], q[sel], lo[sel], hi[sel]
+    ga = b + w * gauss.expect_monomials(act, a, [_S2])[0] - a
+    for _ in range(40):
+        s = gauss.expect_monomials(act, x, [_S2])[0]
+        ds = gauss.expect_monomials(act, x, [_S2], dk=1)[0]
+        gx = b + w * s - x
+        same = np.sign(gx) == np.sign(ga)
+        a, ga = np.where(same, x, a), np.where(same, gx, ga)
+        c = np.where(same, c, x)
+        with np.errstate(**_QUIET):
+            xn = x - gx / (w * ds - 1.0)
+        bad = ~np.isfinite(xn) | (xn <= np.minimum(a, c)) | (xn >= np.maximum(a, c))
+        xn = np.where(bad, 0.5 * (a + c), xn)
+        done = np.abs(xn - x) <= 1e-14 * x
+        x = xn
+        if done.all():
+            break
+    q[sel] = x
     return q
 
 
@@ -456,12 +478,12 @@ def phase_diagram(activation, cb_values=None, cw_values=None, input_norm=1.0, ed
     if (Cb < 0).any() or (Cw <= 0).any() or not (np.isfinite(Cb).all() and np.isfinite(Cw).all()):
         raise ParameterError("cw_values", "C_b must be >= 0 and C_W > 0 (finite)")
     Kg, S, T, dS = _grid_moments_cached(act)
-    q = _grid_fixed_points(Kg, S, Cb, Cw, q0)
+    q = _grid_fixed_points(Kg, S, Cb, Cw, q0, act)
     W = np.broadcast_to(Cw[None, :], q.shape)
+    qc = np.clip(q, _K_MIN, _K_MAX).ravel()
+    chi_perp = W * gauss.expect_monomials(act, qc, [_T2])[0].reshape(q.shape)
+    chi_par = W * gauss.expect_monomials(act, qc, [_S2], dk=1)[0].reshape(q.shape)
     with np.errstate(**_QUIET):
-        lq = np.log(np.clip(q, Kg[0], Kg[-1]))
-        chi_perp = W * np.interp(lq, np.log(Kg), T)
-        chi_par = W * np.interp(lq, np.log(Kg), dS)
         beta = np.where((q > 0) & np.isfinite(q), np.sqrt(Cb[:, None] / q), np.nan)
     regime = np.sign(chi_perp - 1.0).astype(int)
     crit = criticality(act).to_dict()
