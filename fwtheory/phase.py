@@ -455,7 +455,7 @@ def phase_diagram(activation, cb_values=None, cw_values=None, input_norm=1.0, ed
     cb_values, cw_values : 1-D grids of C_b >= 0 and C_W > 0 for the heat map
         (defaults: C_b in [0, 0.5] step 0.02; C_W linear up to 1.6 times the largest
         edge-of-chaos C_W, or 4).
-    edge_cb : C_b values at which the edge of chaos is solved (default: 11 values in [0, 0.5]).
+    edge_cb : C_b values at which the edge of chaos is solved (default: 21 values in [0, 0.5]).
     ntk_depth, gram, ntk_cb : settings of the normalized-NTK depth profiles (an ordered,
         the critical and a chaotic C_W at bias variance ``ntk_cb``, default 0.1 or the
         first C_b where the edge exists).
@@ -464,7 +464,7 @@ def phase_diagram(activation, cb_values=None, cw_values=None, input_norm=1.0, ed
 
     act = get_activation(activation)
     q0 = check_real("input_norm", input_norm, lower=0.0, lower_open=True)
-    edge_cb = np.linspace(0.0, 0.5, 11) if edge_cb is None else np.asarray(edge_cb, dtype=float)
+    edge_cb = np.linspace(0.0, 0.5, 21) if edge_cb is None else np.asarray(edge_cb, dtype=float)
     if edge_cb.ndim != 1 or not np.isfinite(edge_cb).all() or (edge_cb < 0).any():
         raise ParameterError("cb_values", "must be finite numbers >= 0")
     edge = [[float(b), edge_of_chaos(act, float(b), q0)] for b in edge_cb]
@@ -502,3 +502,76 @@ def phase_diagram(activation, cb_values=None, cw_values=None, input_norm=1.0, ed
                     except NumericalError:
                         pass
     return PhaseDiagram(act.name, q0, Cb, Cw, q, chi_perp, chi_par, beta, regime, edge, crit, profiles)
+
+
+# ------------------------------------------------------------------ output
+def _render(diagram, dpi=110):
+    """PNG bytes: chi_perp heat map with the edge of chaos, and the NTK depth profiles."""
+    import io
+
+    from matplotlib import colors
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(11.5, 4.6), dpi=dpi, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax, bx = fig.subplots(1, 2)
+    Cb, Cw = diagram.C_b, diagram.C_W
+    chi = np.clip(np.nan_to_num(diagram.chi_perp, nan=1.0, posinf=10.0), 1e-3, 10.0)
+    norm = colors.TwoSlopeNorm(vmin=0.0, vcenter=1.0, vmax=max(2.0, min(float(chi.max()), 3.0)))
+    with np.errstate(all="ignore"):
+        if len(Cb) > 1 and len(Cw) > 1:
+            mesh = ax.pcolormesh(Cb, Cw, chi.T, cmap="coolwarm", norm=norm, shading="auto")
+            fig.colorbar(mesh, ax=ax, label=r"$\chi_\perp$ at $q^*$")
+        edge = [(b, w) for b, w in diagram.edge_of_chaos if w is not None]
+        if edge:
+            e = np.array(edge)
+            ax.plot(e[:, 0], e[:, 1], "k-o", ms=3, lw=1.5, label=r"edge of chaos $\chi_\perp = 1$")
+        crit = diagram.criticality
+        if crit.get("C_W") is not None:
+            ax.plot([crit["C_b"]], [crit["C_W"]], "y*", ms=14, mec="k",
+                    label=f"PDLT criticality ({crit['universality_class']})")
+        for p in diagram.ntk_profiles:
+            ax.plot([p["C_b"]], [p["C_W"]], "s", ms=6, mfc="none", mec="k")
+        if len(Cb) and len(Cw):
+            ax.set_xlim(Cb.min(), Cb.max() if Cb.max() > Cb.min() else Cb.min() + 1)
+            ax.set_ylim(Cw.min(), Cw.max())
+            ax.text(0.03, 0.05, "ordered", transform=ax.transAxes, fontsize=10, color="navy")
+            ax.text(0.03, 0.92, "chaotic", transform=ax.transAxes, fontsize=10, color="darkred")
+    ax.set_xlabel("$C_b$")
+    ax.set_ylabel("$C_W$")
+    ax.set_title(f"{diagram.activation}: order-to-chaos phase diagram (q0 = {diagram.input_norm:g})",
+                 fontsize=10)
+    ax.legend(fontsize=7, loc="upper right", framealpha=0.8)
+    style = {"ordered": "tab:blue", "critical": "k", "chaotic": "tab:red"}
+    for p in diagram.ntk_profiles:
+        fit = p.get("fit") or {}
+        lab = f"{p['regime']}: C_W = {p['C_W']:.4g}"
+        if fit.get("xi"):
+            lab += f", xi = {fit['xi']:.3g}"
+        bx.plot(p["layers"], p["offdiag"], "-", color=style.get(p["regime"]), lw=1.6, label=lab)
+    if diagram.ntk_profiles:
+        bx.set_title(f"normalized NTK off-diagonal, C_b = {diagram.ntk_profiles[0]['C_b']:g}", fontsize=10)
+        bx.legend(fontsize=7, loc="best")
+    else:
+        bx.set_title("normalized NTK: no edge of chaos for the profiles", fontsize=10)
+    bx.set_xlabel(r"layer $\ell$")
+    bx.set_ylabel(r"$\Theta_{ab}/\sqrt{\Theta_{aa}\Theta_{bb}}$ (mean over pairs)")
+    bx.set_ylim(-0.05, 1.05)
+    bx.grid(True, alpha=0.3)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def write_diagram(diagram, out_dir=".", stem="phase"):
+    """Write ``<stem>.png`` and ``<stem>.json`` into ``out_dir`` atomically; return both paths."""
+    import os
+
+    from ._io import atomic_write_bytes, atomic_write_text, dumps_json
+
+    png = os.path.join(out_dir, f"{stem}.png")
+    js = os.path.join(out_dir, f"{stem}.json")
+    atomic_write_bytes(png, _render(diagram))
+    atomic_write_text(js, dumps_json(diagram.to_dict()) + "\n")
+    return png, js
