@@ -96,13 +96,19 @@ def _moments(act, alpha, beta, delta=None):
     """
     kinks = tuple((k - beta) / alpha for k in act.kinks)
 
+    memo = {}
+
     def f(x):
-        with np.errstate(**_QUIET):
-            d = act.derivatives(alpha * x + beta, 2)
-        return np.stack([d[0], d[0] ** 2, d[0] * d[1] * x, d[1] * x, d[1] ** 2, d[2] ** 2])
+        # gauss.expect integrates one function at a time on the same nodes: evaluate once
+        key = (x.shape, x.tobytes())
+        if key not in memo:
+            with np.errstate(**_QUIET):
+                d = act.derivatives(alpha * x + beta, 2)
+            memo.clear()
+            memo[key] = np.stack([d[0], d[0] ** 2, d[0] * d[1] * x, d[1] * x, d[1] ** 2, d[2] ** 2])
+        return memo[key]
 
     vals = []
-    # gauss.expect integrates one function at a time: evaluate the stack once per call
     for k in range(6):
         vals.append(gauss.expect(lambda x, k=k: f(x)[k], 1.0, kinks=kinks, rtol=1e-13 if k < 2 else 1e-12))
     return vals

@@ -14,7 +14,7 @@ from importlib import import_module
 from ..errors import FwtheoryError, NumericalError, ParameterError
 
 COMMANDS = ("kernel", "criticality", "derive", "predict", "asymptotics", "simulate", "compare",
-            "saturation", "validate")
+            "saturation", "validate", "phase", "shape")
 
 
 def build_parser():
