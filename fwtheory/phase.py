@@ -243,8 +243,11 @@ def _fit_approach(x, limit=None):
     def model(l, x_inf, A, inv_xi):
         return x_inf + A * np.exp(-(l - ll[0]) * inv_xi)
 
+    import warnings
+
     try:
-        with np.errstate(**_QUIET):
+        with np.errstate(**_QUIET), warnings.catch_warnings():
+            warnings.simplefilter("ignore", optimize.OptimizeWarning)  # covariance unused
             p, _ = optimize.curve_fit(model, ll, xx, p0=(x_inf0, xx[0] - x_inf0, inv0), maxfev=4000)
     except (RuntimeError, ValueError, optimize.OptimizeWarning, FloatingPointError):
         return None

@@ -119,3 +119,62 @@ def test_bad_input():
     assert e.value.parameter == "C_b"
     with pytest.raises(ParameterError):
         phase.phase_diagram("tanh", edge_cb=[float("nan")])
+
+
+# ------------------------------------------------------------------ CLI
+def _cli(argv, capsys):
+    from fwtheory.cli import main
+
+    rc = main(argv)
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+_SMALL = ["--cb-range", "0,0.3,4", "--cw-range", "0.5,3,6", "--ntk-depth", "8"]
+
+
+def test_cli_phase_json_edge_values(capsys):
+    import json
+
+    rc, out, _ = _cli(["phase", "--activation", "tanh", "--cb-values", "0,0.1,0.3", "--json", "--no-files"]
+                      + _SMALL, capsys)
+    assert rc == 0
+    d = json.loads(out)
+    edge = d["edge_of_chaos"]
+    assert [e[0] for e in edge] == [0.0, 0.1, 0.3]
+    assert edge[0][1] == 1.0 and abs(edge[1][1] - 1.986) < 1e-3 and abs(edge[2][1] - 2.505) < 1e-3
+    assert len(d["chi_perp"]) == 4 and len(d["chi_perp"][0]) == 6
+    assert [p["regime"] for p in d["ntk_profiles"]] == ["ordered", "critical", "chaotic"]
+
+
+def test_cli_phase_null_where_no_edge(capsys):
+    import json
+
+    rc, out, _ = _cli(["phase", "--activation", "gelu", "--cb-values", "0.1,0.3", "--json", "--no-files"]
+                      + _SMALL, capsys)
+    assert rc == 0
+    edge = json.loads(out)["edge_of_chaos"]
+    assert edge[0] == [0.1, None] and edge[1][1] == pytest.approx(1.9561586, abs=1e-6)
+
+
+def test_cli_phase_writes_png_and_json(tmp_path, capsys):
+    import json
+
+    rc, out, err = _cli(["phase", "--activation", "relu", "--cb-values", "0,0.2", "--out-dir", str(tmp_path)]
+                        + _SMALL, capsys)
+    assert rc == 0 and "edge of chaos" in out and "wrote" in err
+    png, js = tmp_path / "phase.png", tmp_path / "phase.json"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads(js.read_text())["edge_of_chaos"] == [[0.0, pytest.approx(2.0)], [0.2, pytest.approx(2.0)]]
+
+
+@pytest.mark.parametrize("argv, parameter", [
+    (["--cb-values", "0,x"], "cb-values"), (["--cb-values", "-1"], "cb-values"),
+    (["--cw-range", "1,0,5"], "cw-range"), (["--activation", "nonsense"], "activation"),
+    (["--out-dir", "/nonexistent/dir"], "out-dir"), (["--ntk-depth", "1"], "ntk-depth"),
+])
+def test_cli_phase_bad_input_one_line_exit_2(argv, parameter, capsys):
+    rc, out, err = _cli(["phase", "--no-files"] + argv if "--out-dir" not in argv else ["phase"] + argv,
+                        capsys)
+    assert rc == 2 and out == ""
+    assert err.count("\n") == 1 and f"error: {parameter}:" in err

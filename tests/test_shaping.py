@@ -95,3 +95,42 @@ def test_finite_width_cost_tanh(dks):
         assert eoc["ratios"][k] == pytest.approx(ref[k][-1], rel=1e-12)
         assert sh["over_width"][k] == pytest.approx(sh["ratios"][k] / 64, rel=1e-15)
     assert all(np.isfinite(v) for v in sh["ratios"].values())
+
+
+# ------------------------------------------------------------------ CLI
+def _cli(argv, capsys):
+    from fwtheory.cli import main
+
+    rc = main(argv)
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def test_cli_shape_json(capsys):
+    import json
+
+    rc, out, _ = _cli(["shape", "--activation", "tanh", "--depth", "10", "--json", "--width", "64"], capsys)
+    assert rc == 0
+    d = json.loads(out)
+    for k in ("alpha", "beta", "gamma", "delta", "expression"):
+        assert k in d
+    assert get_activation(d["expression"])(np.array([0.3]))[0] == pytest.approx(
+        d["gamma"] * (math.tanh(d["alpha"] * 0.3 + d["beta"]) + d["delta"]), rel=1e-13)
+    assert abs(d["achieved"]["network C'(1)"] - 1.5) < 1e-8
+    fw = d["finite_width"]
+    assert fw["layer"] == 11 and set(fw["shaped"]["ratios"]) == {"V/K^2", "A/Theta^2", "B/Theta^2"}
+
+
+def test_cli_shape_table_tat(capsys):
+    rc, out, _ = _cli(["shape", "--activation", "softplus", "--depth", "5", "--method", "tat", "--no-cost"],
+                      capsys)
+    assert rc == 0 and "TAT" in out and "network C''(1)" in out and "expression" in out
+
+
+@pytest.mark.parametrize("argv, parameter", [
+    (["--depth", "0"], "depth"), (["--zeta", "0.5"], "zeta"), (["--activation", "relu"], "activation"),
+    (["--method", "tat", "--activation", "relu", "--depth", "3"], "eta"),
+])
+def test_cli_shape_bad_input(argv, parameter, capsys):
+    rc, out, err = _cli(["shape", "--no-cost"] + argv, capsys)
+    assert rc == 2 and out == "" and err.count("\n") == 1 and f"error: {parameter}:" in err
