@@ -1,7 +1,7 @@
 r"""Kernel maps of one layer and of a deep stack: Q map, C map, NTK correlation map.
 
 Notation of Deep Kernel Shaping (Martens, Ballard, Desjardins, Swirszcz, Dalibard,
-Sohl-Dickstein, Schoenholz, arXiv:2110.01765, Sec. 3-4) written in PDLT conventions
+Sohl-Dickstein, Schoenholz, arXiv:2110.01765, the local Q and C maps) written in PDLT conventions
 (Roberts, Yaida, Hanin, arXiv:2106.10165, Sec. 4.3 and Ch. 5). One layer maps the
 preactivation kernel of two inputs with equal norm, K_aa = K_bb = q and
 K_ab = q c, to
@@ -13,10 +13,10 @@ K_ab = q c, to
     (u, v) \sim N\!\left(0, q\begin{pmatrix}1 & c\\ c & 1\end{pmatrix}\right),
 
 so that ``Q`` is PDLT's kernel recursion K^(l+1) = C_b + C_W <sigma^2>_{K^(l)}
-(eq. (4.118)) and ``C`` the recursion of the normalized off-diagonal kernel
-(PDLT Sec. 5.1; DKS Sec. 3.2, where C_b = 0, C_W = 1 and q = 1). DKS's
+(PDLT Sec. 4.3) and ``C`` the recursion of the normalized off-diagonal kernel
+(PDLT Sec. 5.1; DKS's local C map, where C_b = 0, C_W = 1 and q = 1). DKS's
 "local" values at q = 1 are Q(1), Q'(1) = E[phi(x) phi'(x) x], C(0),
-C'(1) and C''(1) (DKS Sec. 4.2-4.3; TAT, Zhang et al. arXiv:2203.08120, Sec. 4).
+C'(1) and C''(1) (the quantities DKS and TAT, Zhang et al. arXiv:2203.08120, constrain).
 
 Derivatives in c follow from Gaussian integration by parts (Price's theorem):
 d^k/dc^k E[sigma(u) sigma(v)] = q^k E[sigma^(k)(u) sigma^(k)(v)], so
@@ -39,13 +39,13 @@ layers is c^(1) -> c^(L) and its derivatives follow from the chain rule
 
     dc^(l+1) = C'(c^(l)) dc^(l),   d2c^(l+1) = C''(c^(l)) (dc^(l))^2 + C'(c^(l)) d2c^(l).
 
-The mean NTK of the two inputs follows PDLT Ch. 8 (eq. (8.12) with the
+The mean NTK of the two inputs follows PDLT Ch. 8 (with the
 learning-rate convention of :mod:`fwtheory.network`):
 
     Theta^(l+1)_ab = lambda_b + lambda_W <sigma_a sigma_b> + C_W <sigma'_a sigma'_b> Theta^(l)_ab,
 
 and the NTK's own correlation map is rho^(l) = Theta^(l)_ab / Theta^(l)_aa
-(Jacot, Gabriel, Ged, Hongler, arXiv:1907.05715, Sec. 3-4: rho -> 1 in the
+(Jacot, Gabriel, Ged, Hongler, arXiv:1907.05715: rho -> 1 in the
 ordered ("freeze") phase, rho -> 0 in the chaotic phase).
 """
 
@@ -96,7 +96,7 @@ def _sigma_prime_jumps(act):
 def q_map(activation, q, C_b=0.0, C_W=1.0, derivative=0):
     r"""Q(q) = C_b + C_W <sigma^2>_q or its q-derivative (``derivative`` in 0, 1, 2).
 
-    Q'(q) = C_W <sigma^2 (z^2 - q)>_q / (2 q^2) (Hermite weight, PDLT eq. (5.4)
+    Q'(q) = C_W <sigma^2 (z^2 - q)>_q / (2 q^2) (Hermite weight, PDLT Sec. 5.1
     chi_parallel = Q'(K)); at q = 1, C_b = 0, C_W = 1 this is DKS's
     Q'(1) = E[phi(x) phi'(x) x]. ``q`` may be an array.
     """
@@ -145,7 +145,7 @@ def c_map(activation, c, q=1.0, C_b=0.0, C_W=1.0, derivative=0):
     r"""The correlation map C(c; q) (module docstring) or its c-derivative (0, 1, 2).
 
     C(c; q) = (C_b + C_W E[sigma(u) sigma(v)]) / Q(q) for (u, v) with variances q
-    and correlation c (DKS Sec. 3.2, eq. for the local C map; PDLT Sec. 5.1).
+    and correlation c (DKS's local C map; PDLT Sec. 5.1).
     c = 1 and c = 0 use one-dimensional expectations: C(1) = 1,
     C'(1) = C_W q <sigma'^2>_q / Q(q), C''(1) = C_W q^2 <sigma''^2>_q / Q(q)
     (+inf if sigma' jumps), C(0) = (C_b + C_W <sigma>_q^2) / Q(q),
@@ -188,7 +188,7 @@ def c_map(activation, c, q=1.0, C_b=0.0, C_W=1.0, derivative=0):
 
 @dataclass(frozen=True)
 class LocalValues:
-    """The local map values of DKS Sec. 4 / TAT Sec. 4 at input scale ``q``.
+    """The local map values constrained by DKS / TAT, at input scale ``q``.
 
     Q = Q(q), dQ = Q'(q), C0 = C(0), dC0 = C'(0), dC1 = C'(1), d2C1 = C''(1)
     (+inf when sigma' jumps at a kink).
@@ -304,7 +304,7 @@ def compose(activation, depth, input_norm=1.0, input_corr=1.0, C_b=0.0, C_W=1.0,
     K^(1) = C_b + C_W q0, c^(1) = (C_b + C_W q0 c0) / K^(1) (PDLT eq. (4.8)),
     Theta^(1) = lambda_b + lambda_W q0 (c0 for the off-diagonal); then L - 1
     nonlinear layers. With ``input_corr = 1`` the derivatives ``dc[-1]``,
-    ``d2c[-1]`` are the composed network's C'(1), C''(1) (DKS Sec. 4.3, TAT Sec. 4);
+    ``d2c[-1]`` are the composed network's C'(1), C''(1) (DKS, TAT);
     with ``input_corr = 0`` and C_b = 0, ``c[-1]`` is the composed C(0).
     """
     act = get_activation(activation)

@@ -2,7 +2,7 @@ r"""Order-to-chaos phase diagram of an activation over (C_b, C_W), infinite widt
 
 For each initialization the kernel K^(l+1) = C_b + C_W <sigma^2>_{K^(l)} flows from
 K^(1) = C_b + C_W q0 (PDLT arXiv:2106.10165 eq. (4.8), Sec. 5.1) to a fixed
-point q*; the susceptibilities there (PDLT eqs. (5.4)-(5.5), as in
+point q*; the susceptibilities there (PDLT Sec. 5.1, as in
 :mod:`fwtheory.kernel`)
 
     chi_parallel = C_W d<sigma^2>_K/dK |_{q*},      chi_perp = C_W <sigma'^2>_{q*}
@@ -22,7 +22,7 @@ chi_perp(q*(C_b, C_W)) - 1 (first sign change on a logarithmic scan of C_W in
 exists. The heat map itself uses interpolation of the moments on a K grid
 (bracketing), refined by safeguarded Newton steps on exact expectations.
 
-Jacot et al.'s coordinates (Sec. 2-3 of arXiv:1907.05715): with the
+Jacot et al.'s coordinates (arXiv:1907.05715, standardized nonlinearity, beta and r): with the
 nonlinearity standardized at the fixed point, sigma_s(x) = sigma(sqrt(q*) x) /
 sqrt(<sigma^2>_{q*}) so that E[sigma_s(X)^2] = 1, the layer is
 C_W' = 1 - beta^2, C_b' = beta^2 with beta^2 = C_b / q* and characteristic
@@ -32,8 +32,7 @@ r < 1 freeze (order), r > 1 chaos. :func:`from_jacot` inverts the map.
 :func:`ntk_profile` follows the normalized infinite-width NTK
 Theta_ab / sqrt(Theta_aa Theta_bb) of a Gram matrix of inputs over depth
 (:func:`fwtheory.kernel.kernel_matrix`): it tends to the all-ones matrix in
-the ordered phase and to the identity in the chaotic phase (Jacot et al.
-Sec. 4); the approach of the mean off-diagonal entry is fitted by
+the ordered phase and to the identity in the chaotic phase (Jacot et al.); the approach of the mean off-diagonal entry is fitted by
 x_l = x_inf + A exp(-l / xi).
 """
 

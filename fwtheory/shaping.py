@@ -1,6 +1,6 @@
 r"""Kernel shaping: DKS and TAT activation transformations and their finite-width cost.
 
-Deep Kernel Shaping (Martens et al., arXiv:2110.01765, Sec. 4 and 5) replaces an
+Deep Kernel Shaping (Martens et al., arXiv:2110.01765) replaces an
 activation phi by
 
 .. math::  \hat\phi(x) = \gamma\,(\phi(\alpha x + \beta) + \delta)
@@ -9,10 +9,10 @@ in a network with C_W = 1, C_b = 0 (weights of variance 1/fan-in, no bias), and
 inputs normalized to q = |x|^2/n0 = 1, chosen so that the local maps of
 :mod:`fwtheory.maps` at q = 1 satisfy
 
-* Q(1) = 1 (DKS Sec. 4.2: the kernel diagonal stays at 1 through all layers),
-* Q'(1) = E[phi_hat(x) phi_hat'(x) x] = 1 (Sec. 4.2, the Q map is stable),
-* C(0) = E[phi_hat(x)]^2 = 0 (Sec. 4.3: orthogonal inputs stay orthogonal),
-* C_f'(1) = C'(1)^D = zeta (Sec. 4.3-4.5: the slope of the network's C map over D
+* Q(1) = 1 (the kernel diagonal stays at 1 through all layers),
+* Q'(1) = E[phi_hat(x) phi_hat'(x) x] = 1 (the Q map is stable at q = 1),
+* C(0) = E[phi_hat(x)]^2 = 0 (orthogonal inputs stay orthogonal),
+* C_f'(1) = C'(1)^D = zeta (the slope of the network's C map over D
   nonlinear layers; per layer C'(1) = zeta^(1/D), with C'(1) = alpha^2 gamma^2
   E[phi'(alpha x + beta)^2]).
 
@@ -22,11 +22,11 @@ fix Q(1) = 1 and C(0) = 0; the remaining two equations are solved for
 
 Tailored Activation Transformation (Zhang, Botev, Martens, arXiv:2203.08120):
 
-* leaky ReLU (TAT Sec. 4.2-4.3): phi_hat(x) = sqrt(2/(1+s^2)) LReLU_s(x) has Q(q) = q
+* leaky ReLU: phi_hat(x) = sqrt(2/(1+s^2)) LReLU_s(x) has Q(q) = q
   and C(c) = c + (1-s)^2 (sqrt(1-c^2) - c arccos c) / (pi (1+s^2)); the negative
   slope s is chosen so that the network's C_f(0) = C^{oD}(0) = eta (default 0.9)
   (Brent's method; C_f(0) decreases from the ReLU value at s = 0 to 0 at s = 1);
-* smooth activations (TAT Sec. 4.4 and App. on smooth activations): Q(1) = 1,
+* smooth activations: Q(1) = 1,
   Q'(1) = 1, C'(1) = 1 and the network's C_f''(1) = D C''(1) = tau (default 0.3),
   unknowns (alpha, beta, delta) with gamma from Q(1) = 1; C(0) is then not 0
   (with C'(1) = 1 and C(0) = 0 the C map would be the identity, i.e. phi_hat linear).
@@ -238,7 +238,7 @@ def shape_activation(activation, depth, zeta=1.5, method="dks", eta=0.9, tau=0.3
     depth : int
         Number D >= 1 of nonlinear layers (a PDLT network of depth D + 1).
     zeta : float > 1
-        DKS target for the network's C_f'(1) (DKS Sec. 5, default 1.5).
+        DKS target for the network's C_f'(1) (default 1.5, as in DKS).
     method : {"dks", "tat"}
     eta : float in (0, 1)
         TAT target for the leaky-ReLU network's C_f(0) (default 0.9).
@@ -360,8 +360,7 @@ def finite_width_cost(shaped, width=64):
     Returns a dict with ``layer`` (L = D + 1), ``width`` and, for "shaped" and
     "edge_of_chaos", the network parameters, the ratios V/K^2, A/Theta^2,
     B/Theta^2 at layer L and the same divided by the width (the relative
-    finite-width corrections at width n; PDLT eqs. (4.126), (8.85)-(8.86) ratios as
-    in :data:`fwtheory.quantities.RATIOS`).
+    finite-width corrections at width n; ratios as in :data:`fwtheory.quantities.RATIOS`).
     """
     from .network import Network
     from .prediction import predict

@@ -11,7 +11,7 @@ from fwtheory.errors import ParameterError
 
 def leaky_c(c, s):
     """Closed-form C map of the leaky ReLU with negative slope s, normalized by C_W = 2/(1+s^2)
-    so that Q(q) = q (TAT, arXiv:2203.08120, Sec. 4; DKS's leaky-ReLU C map)."""
+    so that Q(q) = q (TAT, arXiv:2203.08120; DKS's leaky-ReLU C map)."""
     return ((1 - s) ** 2 * (math.sqrt(1 - c * c) + (math.pi - math.acos(c)) * c) / math.pi
             + 2 * s * c) / (1 + s * s)
 

@@ -65,7 +65,7 @@ def test_jacot_coordinates_round_trip():
     # r = chi_perp: the edge of chaos is r = 1
     w = phase.edge_of_chaos("tanh", 0.1)
     assert phase.jacot_coordinates("tanh", 0.1, w)["r"] == pytest.approx(1.0, abs=1e-9)
-    # standardized tanh (Jacot Sec. 2): r = (1 - beta^2) E[sigma'^2]/E[sigma^2]
+    # standardized tanh (Jacot et al.): r = (1 - beta^2) E[sigma'^2]/E[sigma^2]
     s2, t2 = gauss.expect_monomials("tanh", 1.0, [(2, 0, 0, 0, 0), (0, 2, 0, 0, 0)])
     assert phase.from_jacot("tanh", 0.5)["r"] == pytest.approx(0.75 * t2 / s2, rel=1e-13)
 

@@ -53,7 +53,7 @@ def test_tat_leaky_relu_network_c0():
     assert abs(a["Q(1)"] - 1) < 1e-12 and abs(a["Q'(1)"] - 1) < 1e-12
     sl = s.negative_slope
     assert 0 < sl < 1 and s.gamma == pytest.approx(math.sqrt(2 / (1 + sl * sl)), rel=1e-15)
-    # the closed-form C map composed D times (TAT Sec. 4.2)
+    # the closed-form C map composed D times (TAT's leaky-ReLU C map)
     c = 0.0
     for _ in range(D):
         c = ((1 - sl) ** 2 * (math.sqrt(1 - c * c) + (math.pi - math.acos(c)) * c) / math.pi
