@@ -82,7 +82,7 @@ def fixed_point(activation, C_b, C_W, input_norm=1.0):
         return K1
     a, ga = K1, g1
     while True:
-        b = a * 2.0 if g1 > 0 else a * 0.5
+        b = a * 4.0 if g1 > 0 else a * 0.25
         if b > _K_MAX:
             return math.inf
         if b < _K_MIN:
@@ -141,7 +141,7 @@ def edge_of_chaos(activation, C_b, input_norm=1.0, cw_range=(1e-3, 1e4)):
     with np.errstate(**_QUIET):
         chi = grid * np.interp(np.log(np.clip(qg, Kg[0], Kg[-1])), np.log(Kg), T)
     cross = np.nonzero((chi[:-1] < 1.0) & (chi[1:] >= 1.0))[0]
-    for i in cross:
+    for i in cross[:4]:
         ws = np.logspace(math.log10(grid[max(i - 1, 0)]), math.log10(grid[min(i + 2, len(grid) - 1)]), 4)
         prev_w, prev_f = None, None
         for w in ws:
@@ -153,9 +153,16 @@ def edge_of_chaos(activation, C_b, input_norm=1.0, cw_range=(1e-3, 1e4)):
             if fw == 0.0:
                 return float(w)
             if prev_w is not None and prev_f < 0 < fw:
-                root = optimize.brentq(f, prev_w, w, xtol=1e-13, rtol=1e-14, maxiter=200)
                 # a jump of q* between two fixed points (a saddle-node, e.g. GELU below its
-                # half-stable C_b) changes the sign without chi_perp = 1: not an edge
+                # half-stable C_b) changes the sign without chi_perp = 1: not an edge. A coarse
+                # solve tells the two apart cheaply (|f| stays O(1) at a jump)
+                r0, res = optimize.brentq(f, prev_w, w, xtol=1e-7 * w, maxiter=100, full_output=True)
+                if abs(f(r0)) > 1e-3:
+                    break
+                lo, hi = max(prev_w, r0 * (1 - 1e-6)), min(w, r0 * (1 + 1e-6))
+                if not (f(lo) < 0 < f(hi)):
+                    lo, hi = prev_w, w
+                root = optimize.brentq(f, lo, hi, xtol=1e-13, rtol=1e-14, maxiter=200)
                 if abs(f(root)) <= 1e-8:
                     return float(root)
                 break
@@ -330,7 +337,8 @@ class PhaseDiagram:
     """Phase diagram of one activation (module docstring).
 
     Grids have shape (len(C_b), len(C_W)): q_star, chi_perp, chi_parallel, beta
-    (Jacot), regime (-1 ordered, 0 critical, +1 chaotic). ``edge_of_chaos`` is a
+    (Jacot), regime (-1 ordered, 0 critical, +1 chaotic, 2 undetermined: the
+    moments overflow at q*). ``edge_of_chaos`` is a
     list of [C_b, C_W or None]; ``criticality`` the PDLT critical point
     (:func:`fwtheory.kernel.criticality`); ``ntk_profiles`` the normalized-NTK
     depth profiles in an ordered, critical and chaotic setting.
@@ -364,7 +372,7 @@ class PhaseDiagram:
             "chi_parallel": clean(self.chi_parallel),
             "beta": clean(self.beta),
             "regime": self.regime.astype(int).tolist(),
-            "regime_codes": {"-1": "ordered", "0": "critical", "1": "chaotic"},
+            "regime_codes": {"-1": "ordered", "0": "critical", "1": "chaotic", "2": "undetermined"},
             "edge_of_chaos": [list(p) for p in self.edge_of_chaos],
             "criticality": self.criticality,
             "ntk_profiles": [{k: v for k, v in p.items() if k != "normalized"} | {"normalized_last":
@@ -448,6 +456,20 @@ def _grid_fixed_points(Kg, S, C_b, C_W, q0, act=None):
     return q
 
 
+def _safe_moment(act, K, power, dk):
+    """A moment on an array of K; NaN where the expectation fails (e.g. overflow at K = 1e12)."""
+    try:
+        return gauss.expect_monomials(act, K, [power], dk=dk)[0]
+    except NumericalError:
+        out = np.full(K.shape, np.nan)
+        for i, k in enumerate(K):
+            try:
+                out[i] = gauss.expect_monomials(act, float(k), [power], dk=dk)[0]
+            except NumericalError:
+                pass
+        return out
+
+
 def phase_diagram(activation, cb_values=None, cw_values=None, input_norm=1.0, edge_cb=None,
                   ntk_depth=40, gram=None, ntk_cb=None):
     """Compute the phase diagram of ``activation`` (module docstring).
@@ -483,12 +505,17 @@ def phase_diagram(activation, cb_values=None, cw_values=None, input_norm=1.0, ed
     q = _grid_fixed_points(Kg, S, Cb, Cw, q0, act)
     W = np.broadcast_to(Cw[None, :], q.shape)
     qc = np.clip(q, _K_MIN, _K_MAX).ravel()
-    chi_perp = W * gauss.expect_monomials(act, qc, [_T2])[0].reshape(q.shape)
-    chi_par = W * gauss.expect_monomials(act, qc, [_S2], dk=1)[0].reshape(q.shape)
+    chi_perp = W * _safe_moment(act, qc, _T2, 0).reshape(q.shape)
+    chi_par = W * _safe_moment(act, qc, _S2, 1).reshape(q.shape)
     with np.errstate(**_QUIET):
         beta = np.where((q > 0) & np.isfinite(q), np.sqrt(Cb[:, None] / q), np.nan)
-    regime = np.sign(chi_perp - 1.0).astype(int)
-    crit = criticality(act).to_dict()
+    with np.errstate(**_QUIET):
+        regime = np.where(np.isfinite(chi_perp), np.sign(np.nan_to_num(chi_perp) - 1.0), 2).astype(int)
+    try:
+        crit = criticality(act).to_dict()
+    except NumericalError as exc:  # the classification needs moments up to K = 1e6
+        crit = {"activation": act.name, "universality_class": "unknown", "C_b": None, "C_W": None,
+                "K_star": None, "details": {"reason": str(exc)}}
     profiles = []
     if ntk_cb is None:
         ok = [b for b, w in edge if w is not None]

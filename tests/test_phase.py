@@ -147,6 +147,16 @@ def test_cli_phase_json_edge_values(capsys):
     assert [p["regime"] for p in d["ntk_profiles"]] == ["ordered", "critical", "chaotic"]
 
 
+def test_cli_phase_gram_option(capsys):
+    import json
+
+    rc, out, _ = _cli(["phase", "--activation", "erf", "--cb-values", "0.1", "--gram", "1,0.3;0.3,1", "--json",
+                       "--no-files"] + _SMALL, capsys)
+    assert rc == 0
+    prof = json.loads(out)["ntk_profiles"][0]
+    assert prof["gram"] == [[1.0, 0.3], [0.3, 1.0]] and len(prof["offdiag"]) == 8
+
+
 def test_cli_phase_null_where_no_edge(capsys):
     import json
 
@@ -172,6 +182,7 @@ def test_cli_phase_writes_png_and_json(tmp_path, capsys):
     (["--cb-values", "0,x"], "cb-values"), (["--cb-values", "-1"], "cb-values"),
     (["--cw-range", "1,0,5"], "cw-range"), (["--activation", "nonsense"], "activation"),
     (["--out-dir", "/nonexistent/dir"], "out-dir"), (["--ntk-depth", "1"], "ntk-depth"),
+    (["--gram", "1,2;2,1"], "gram"), (["--gram", "1,0.5"], "gram"),
 ])
 def test_cli_phase_bad_input_one_line_exit_2(argv, parameter, capsys):
     rc, out, err = _cli(["phase", "--no-files"] + argv if "--out-dir" not in argv else ["phase"] + argv,

@@ -52,6 +52,9 @@ def add_parser(sub):
     p.add_argument("--ntk-depth", type=int, default=40, help="depth of the NTK profiles (default: 40)")
     p.add_argument("--ntk-cb", type=float, default=None,
                    help="C_b of the NTK profiles (default: 0.1, or the first C_b with an edge of chaos)")
+    p.add_argument("--gram", default=None, metavar="G11,G12;G21,G22",
+                   help="input Gram matrix x_a.x_b/n0 of the NTK profiles, rows separated by ';' (m <= 4; "
+                        "default: three unit inputs with overlaps 0.6, 0.2, 0.4)")
     p.add_argument("--json", action="store_true", help="print the JSON instead of the table")
     p.add_argument("--out-dir", default=".", metavar="DIR",
                    help="where phase.png and phase.json go (default: the working directory)")
@@ -103,8 +106,16 @@ def run(args):
         raise ParameterError("cw-range", "C_W must be > 0")
     if args.ntk_depth < 2:
         raise ParameterError("ntk-depth", f"must be an integer >= 2, got {args.ntk_depth}")
+    gram = None
+    if args.gram is not None:
+        from .. import gauss
+
+        rows = [_floats(r, "gram") for r in args.gram.split(";") if r.strip()]
+        if not rows or any(len(r) != len(rows) for r in rows):
+            raise ParameterError("gram", f"must be a square matrix 'a,b;c,d', got {args.gram!r}")
+        gram = gauss._check_cov(rows, name="gram")
     d = phase_diagram(args.activation, cb_values=cb, cw_values=cw, input_norm=args.input_norm,
-                      edge_cb=edge_cb, ntk_depth=args.ntk_depth, ntk_cb=args.ntk_cb)
+                      edge_cb=edge_cb, ntk_depth=args.ntk_depth, ntk_cb=args.ntk_cb, gram=gram)
     if args.json:
         sys.stdout.write(dumps_json(d.to_dict()) + "\n")
     else:
