@@ -27,11 +27,18 @@ exactly. Nodes and weights come from :mod:`fwtheory.gauss_rules_mp` and are
 cached per (order, digits); for an activation whose only kink is 0 (or none)
 the node table does not depend on K and is cached too.
 
-The orders climb the ladder 12, 16, 24, ..., 192; the error estimate is the
-difference between two consecutive rungs, accepted when it is at most
-10^-dps <|f h_dk|> for every request (relative to the integral of the absolute
-integrand, like the float64 engine). The ladder starts where the previous call
-for the same activation ended (K changes slowly from layer to layer). One rung
+Rules are applied in rungs of increasing order: first this plain split
+(orders 12, 16, 24, ..., 192), then a graded split that adds z = +-1, +-2,
++-4, ... (x = z/sqrt(K), below |x| = 4) and x = +-4 (orders 24, ..., 128),
+which resolves the complex singularities of e.g. tanh(sqrt(K) x) at distance
+~1/sqrt(K) from the real axis that slow the plain rules down at large K. The
+error estimate is the difference between two consecutive rungs of one
+scheme, accepted when it is at most 10^-dps <|f h_dk|> for every request
+(relative to the integral of the absolute integrand, like the float64
+engine). The next call for the same activation starts at the rung where this
+one was accepted, one lower when the error was already <= tol^1.15 (K changes
+slowly from layer to layer; a wrong guess costs one extra rung, never
+accuracy). One rung
 costs one evaluation of sigma, ..., sigma''' per node (a single lambdified
 function with common subexpressions shared) and, per request, a few products
 and one dot product; all requests share the evaluations. Everything runs at
