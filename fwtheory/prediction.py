@@ -157,7 +157,7 @@ class Prediction:
 
 
 # ------------------------------------------------------------------ evaluate
-def predict(network, input_norm=1.0, precision="float64", dps=30):
+def predict(network, input_norm=1.0, precision="float64", dps=30, progress=None):
     """Leading-order correlators of ``network`` at every layer.
 
     Parameters
@@ -167,7 +167,16 @@ def predict(network, input_norm=1.0, precision="float64", dps=30):
         q0 = |x|^2 / n0 >= 0, so K^(1) = C_b + C_W q0 and Theta^(1) = lambda_b + lambda_W q0.
     precision : {"float64", "mpmath"}
         ``"mpmath"`` evaluates the same compiled recursions with mpmath moments at
-        ``dps`` digits (an oracle for the float64 path).
+        ``dps`` digits (an oracle for the float64 path): every moment to an
+        estimated error <= 10^-dps relative to <|integrand|> (fixed Gauss rules,
+        :mod:`fwtheory.gauss_mp`), arithmetic at ``dps`` digits. Tanh, depth 50:
+        ~2-3 s (benchmarks/README.md).
+    dps : int >= 15
+    progress : ProgressBar, optional
+        mpmath path only: an object with ``update()`` and the context-manager
+        protocol, ticked once per layer. Default: a
+        :class:`fwtheory._io.ProgressBar` on stderr, drawn only on a terminal and
+        only for runs longer than 2 s.
 
     Returns
     -------
@@ -180,7 +189,7 @@ def predict(network, input_norm=1.0, precision="float64", dps=30):
         raise ParameterError("precision", f"must be 'float64' or 'mpmath', got {precision!r}")
     dps = check_int("dps", dps, lower=15)
     if precision == "mpmath":
-        return _predict_mpmath(network, q0, dps)
+        return _predict_mpmath(network, q0, dps, progress)
     return _predict_float(network, q0)
 
 
@@ -267,29 +276,35 @@ def _predict_float(network, q0):
     return Prediction(network, q0, layers, values, "float64")
 
 
-def _predict_mpmath(network, q0, dps):
+def _predict_mpmath(network, q0, dps, progress=None):
+    """The compiled recursions in mpmath arithmetic at ``dps`` digits; per layer, all
+    moments come from one call of :func:`fwtheory.gauss_mp.expect_moments_mp`
+    (one set of activation evaluations). One progress tick per layer."""
     import mpmath
 
-    from .gauss import expect_monomials_mp
+    from ._io import ProgressBar
+    from .gauss_mp import expect_moments_mp
 
     comp = _compile(network.ensemble, "mpmath")
     act, L = network.activation, network.depth
-    with mpmath.workdps(dps):
+    requests = [(m.powers, m.dk) for m in comp.moments]
+    bar = progress if progress is not None else ProgressBar(L, label="predict (mpmath)", delay=2.0)
+    with bar, mpmath.workdps(dps):
         params = tuple(mpmath.mpf(p) for p in _params(network))
         init = dict(zip(ALL_CORRELATORS, comp.initial[network.first_layer](mpmath.mpf(q0), *params)))
         state = {k: init[k] for k in ALL_CORRELATORS}
         values = {k: [] for k in ALL_CORRELATORS}
-
-        def expect(act_, K, powers, dk):
-            return [row[0] for row in expect_monomials_mp(act_, [K], powers, dk, dps=dps)]
-
         for layer in range(L):
             for k in ALL_CORRELATORS:
                 values[k].append(state[k])
             if layer == L - 1:
+                bar.update()
                 break
             K, Th = state["K"], state["Theta"]
-            moms = _moment_table(comp, act, K, expect)
+            try:
+                moms = expect_moments_mp(act, K, requests, dps=dps)
+            except NumericalError as exc:
+                raise NumericalError(f"layer {layer + 1}: {exc}") from exc
             a, b = comp.ntk_affine(K, *moms, *params)
             c, M = comp.fluct_affine(K, Th, *moms, *params)
             X = [state[k] for k in FLUCTUATIONS]
@@ -299,4 +314,8 @@ def _predict_mpmath(network, q0, dps):
             state["Theta"] = a + b * Th
             if not all(mpmath.isfinite(v) for v in state.values()):
                 raise NumericalError(f"non-finite value at layer {layer + 2} (mpmath)")
+            if not state["K"] > 0:
+                raise NumericalError(f"K collapsed to {mpmath.nstr(state['K'], 6)} at layer "
+                                     f"{layer + 2}; Gaussian expectations need K > 0")
+            bar.update()
     return Prediction(network, q0, np.arange(1, L + 1), values, "mpmath")
