@@ -19,7 +19,7 @@ def test_mkdocs_build_strict(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (site / "index.html").exists()
     for page in ("conventions", "derivation", "recursions", "unverified", "tutorial",
-                 "validation", "api", "cli"):
+                 "validation", "references", "api", "cli"):
         assert (site / page / "index.html").exists(), page
     from fwtheory.cli import COMMANDS
 
@@ -77,7 +77,7 @@ def test_tutorial_examples_run_as_printed():
 
 
 @pytest.mark.parametrize("page", ["index.md", "conventions.md", "derivation.md", "unverified.md",
-                                  "tutorial.md", "validation.md"])
+                                  "tutorial.md", "validation.md", "references.md"])
 def test_pages_exist_and_link_only_to_existing_pages(page):
     text = (ROOT / "docs" / page).read_text()
     generated = {"api.md", "cli.md", "recursions.md"}
