@@ -2,7 +2,8 @@
 
 The derivation follows PDLT (arXiv:2106.10165) Ch. 4 and 8, step by step:
 
-1. **Layer map** (theory.md Sec. 1.1 and the NTK forward equation, Sec. 1.9):
+1. **Layer map** (PDLT eqs. (4.2)-(4.4) and the NTK forward equation of Ch. 8;
+   docs/conventions.md):
 
        z_i      = b_i + sum_j W_ij s_j                                 (s = sigma(z^(l)))
        Hhat_ik  = delta_ik [lambda_b + (lambda_W/n) sum_j s_j^2]

@@ -5,7 +5,7 @@
   normalizations of :mod:`fwtheory.quantities`);
 * :class:`GaussianMoment`: the symbol for
   d^k/dK^k < sigma^a sigma'^b sigma''^c sigma'''^e z^d >_K, the Gaussian
-  expectation at the layer-l kernel K (../shared/theory.md Sec. 1.2).
+  expectation at the layer-l kernel K (PDLT eq. (4.25); docs/conventions.md).
 """
 
 __all__ = [
