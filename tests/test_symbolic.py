@@ -242,3 +242,55 @@ def test_cli_derive_names_every_correlator():
     latex = subprocess.run([sys.executable, "-m", "fwtheory", "derive", "P", "--latex"],
                            capture_output=True, text=True, check=True).stdout
     assert r"P^{(\ell+1)}" in latex
+
+
+@pytest.mark.parametrize("ensemble", ["gaussian", "orthogonal"])
+def test_cli_derive_legend_defines_every_symbol_it_uses(ensemble, capsys):
+    import argparse
+    import re
+
+    from fwtheory.cli import derive as derive_cli
+
+    derive_cli.run(argparse.Namespace(name="all", ensemble=ensemble, latex=False, json=False))
+    lines = capsys.readouterr().out.splitlines()
+    legend = "\n".join(line for line in lines if line.startswith("#"))
+    body = [line for line in lines if not line.startswith("#")]
+    assert len([line for line in body if "^(l+1) = " in line]) == len(derive_cli.NAMES)
+    used = set()
+    for line in body:
+        if line.lstrip().startswith("layer 1"):     # "layer 1 (gaussian first layer: ...); depends on ..."
+            line = re.sub(r"\b(layer|gaussian|orthogonal|first|depends|on|nothing)\b", " ", line)
+        for inside in re.findall(r"<([^<>]*)>", line):
+            used |= {f"{f} = " for f in re.findall(r"([a-z])(?:\^\d+)?", inside)}
+        used |= {f"{d}[<...>]" for d in re.findall(r"\b(dK\d*)\[", line)}
+        rest = re.sub(r"dK\d*\[<[^<>]*>\]|<[^<>]*>", " ", line)
+        used |= {w for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", rest)}
+    assert {"v = ", "dK2[<...>]", "q0", "lambda_W", "Theta1", "U"} <= used
+    undefined = sorted(u for u in used if not re.search(r"(?<![A-Za-z0-9_])" + re.escape(u), legend))
+    assert not undefined, undefined
+
+
+@pytest.mark.parametrize("ensemble", ["gaussian", "orthogonal"])
+def test_latex_carries_layer_superscripts(ensemble):
+    import re
+
+    from fwtheory.symbolic.symbols import correlator_latex
+
+    assert correlator_latex("G1", r"\ell+1") == r"G^{\{1\}(\ell+1)}"
+    for name, sym in S.items():
+        rec = derive(name, ensemble)
+        lhs, rhs = rec.latex().split(" = ", 1)
+        assert lhs == correlator_latex(name, r"\ell+1")
+        assert rhs == rec.latex_rhs()
+        assert "}^{" not in lhs                                  # no double superscript
+        for k, s in S.items():                                  # every layer-l correlator is X^{(l)}
+            if s in rec.expr.free_symbols:
+                assert correlator_latex(k) in rhs, (name, k)
+        # Gaussian expectations at K^(l)
+        assert rhs.count(r"\rangle_") == rhs.count(r"\rangle_{K^{(\ell)}}"), name
+        stripped = re.sub(r"\\langle .*?\\rangle_\{K\^\{\(\\ell\)\}\}", " ", rhs)
+        for k in S:
+            stripped = stripped.replace(correlator_latex(k), " ")
+        for k, s in S.items():                                  # nothing left without a superscript
+            bare = re.escape(sympy.latex(s))
+            assert not re.search(r"(?<![A-Za-z\\_])" + bare + r"(?![A-Za-z_{])", stripped), (name, k, stripped)
