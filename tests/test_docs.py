@@ -52,6 +52,9 @@ def test_generated_pages_follow_the_code():
             assert f"`fwtheory.{name}`" in api, name
     rec = gen_reference.recursions_markdown()
     assert "V^(l+1) = -3*<s^2>**2*C_W**2" in rec      # orthogonal V source
+    # the pages come from docstrings and help texts: no citation of files outside the repository
+    for text in (api, cli, rec):
+        assert not re.search(r"theory[.]md|[.][.]/shared|shared/[\w.-]+[.]md", text)
 
 
 _RUN_TUTORIAL = r"""
