@@ -133,3 +133,26 @@ def test_dotted_names_in_docs_resolve():
             if owner is not None and not hasattr(owner, attr):
                 missing.append(f"{page.name}: {cls}.{attr}")
     assert not missing, "\n".join(missing)
+
+
+def test_validate_timings_agree():
+    # the quick/full wall times are stated on the validation page and quoted by the
+    # home page, the CLI help and the fwtheory.validate docstring: they must agree
+    import fwtheory
+    from fwtheory.cli import build_parser
+
+    quick = r"about (\d+) s on 2 idle cores"
+    validation = (ROOT / "docs" / "validation.md").read_text()
+    index = (ROOT / "docs" / "index.md").read_text()
+    sub = build_parser()._subparsers._group_actions[0].choices["validate"]
+    help_text = " ".join(sub.format_help().split())
+    doc = " ".join(fwtheory.validate.__doc__.split())
+    texts = {"validation.md": validation, "index.md": index, "CLI help": help_text, "docstring": doc}
+    found = {k: re.findall(quick, v) for k, v in texts.items()}
+    assert all(found.values()), found
+    assert len({x for v in found.values() for x in v[:1]}) == 1, found
+    table = re.search(r"\| `--quick` \|.*\| ([\d.]+) s \(incl. imports\) \|", validation)
+    assert table and round(float(table.group(1))) == int(found["validation.md"][0])
+    full = {k: re.findall(r"full run,? \(?about (\d+) s", v) for k, v in
+            (("validation.md", validation), ("CLI help", help_text), ("docstring", doc))}
+    assert all(full.values()) and len({v[0] for v in full.values()}) == 1, full

@@ -11,8 +11,8 @@ def add_parser(sub):
                     "writes v<k>_<name>.json and .png into --out-dir; a summary table is printed "
                     "and the exit status is 1 if any claim fails.")
     p.add_argument("--quick", action="store_true",
-                   help="reduced sizes: all five claims in ~15 s on 2 idle cores "
-                        "(default: the full run, ~70 s)")
+                   help="reduced sizes: all five claims in about 12 s on 2 idle cores "
+                        "(default: the full run, about 60 s; timings in docs/validation.md)")
     p.add_argument("--out-dir", default=".", help="directory for the output files (default: .)")
     p.add_argument("--only", action="append", default=None, metavar="N",
                    help="run only claim N (number 1-5 or name; repeat or comma-separate)")
