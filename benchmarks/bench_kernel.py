@@ -2,7 +2,7 @@
 
     python benchmarks/bench_kernel.py [--depth 1000] [--repeat 21]
 
-Each activation at its critical initialization (../shared/theory.md Sec. 1.7);
+Each activation at its critical initialization (PDLT Ch. 5; docs/conventions.md);
 one warm-up call (quadrature node tables, lazy imports), then the median and
 minimum wall time of ``repeat`` calls. The result cache of fwtheory.gauss is
 cleared before every call so that nothing is reused between repeats. Target

@@ -3,7 +3,7 @@
 Run: ``python benchmarks/bench_mc.py [--width 64] [--depth 40] [--samples 2000]``
 
 Both samplers draw single-input networks, propagate the preactivations and the
-full n x n NTK (theory.md Sec. 1.9) through every layer, and reduce the same
+full n x n NTK (PDLT Ch. 8 forward equation) through every layer, and reduce the same
 per-network statistics with the same estimators. The reference is the obvious
 numpy code: a Python loop over networks and layers, ``rng.standard_normal`` for
 the weights, ``np.linalg.qr`` with Mezzadri's sign fix for Haar layers, and

@@ -162,7 +162,8 @@ class Activation:
     def taylor_coefficients(self, order=5):
         """Taylor coefficients sigma_k = sigma^(k)(0), k = 0..order, as floats.
 
-        Convention of ../shared/theory.md Sec. 1.7: sigma(z) = sum_k sigma_k z^k / k!.
+        Convention of docs/conventions.md ("Criticality", K* = 0 class):
+        sigma(z) = sum_k sigma_k z^k / k!.
         Raises :class:`ParameterError` for activations with a kink at 0.
         """
         import sympy

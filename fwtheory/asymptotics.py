@@ -3,7 +3,7 @@
 At criticality (C_b = 0, C_W = 1/sigma_1^2) the kernel flows to zero,
 K^(l+1) = K + a_1 K^2 + O(K^3), a_1 = sigma_3/sigma_1 + (3/4)(sigma_2/sigma_1)^2,
 so K^(l) ~ 1/(-a_1 l) when a_1 < 0 (PDLT arXiv:2106.10165 Sec. 5.3.3;
-../shared/theory.md Sec. 1.7). Every other correlator X obeys a derived
+docs/conventions.md, "Criticality"). Every other correlator X obeys a derived
 recursion X' = s + m X (:func:`fwtheory.symbolic.derive`); expanding the
 Gaussian moments in small K from the Taylor series of sigma, with
 K = 1/(-a_1 l) and the power laws already found for the quantities X depends on,
@@ -12,7 +12,7 @@ the leading balance of s ~ c_s l^(-g) and m = 1 + mu/l gives
     X ~ c_s / (1 - g - mu) * l^(1-g)          (or c_s l^(1-g) ln l when 1 - g - mu = 0).
 
 Results (Gaussian weights): V/K^2 -> (2/3) l, G1 -> 1/(3 a_1); orthogonal
-weights: V/K^2 -> -2 (Day, Kahn, Roberts arXiv:2310.07765; theory.md Sec. 2.4).
+weights: V/K^2 -> -2 (Day, Kahn, Roberts arXiv:2310.07765; docs/references.md item 6).
 """
 
 __all__ = ["kstar0_asymptotics", "Asymptotics"]

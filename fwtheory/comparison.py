@@ -15,7 +15,7 @@ leading-order theory omits; the last term only absorbs floating-point
 rounding of exact values (e.g. the deterministic first-layer NTK).
 
 What is compared with what (normalizations: :mod:`fwtheory.quantities`,
-PDLT arXiv:2106.10165, ../shared/theory.md Sec. 1.4-1.10):
+PDLT arXiv:2106.10165, docs/conventions.md):
 
 * single width n: the simulation's "K" and "Theta" are the measured E[z^2] and
   E[H_ii], so they are compared with K + G1/n and Theta + Theta1/n at the

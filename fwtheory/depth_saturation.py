@@ -8,13 +8,13 @@ depth (default: 40 x depth, at least 2000 layers; cheap) and classifies the
 curve r(l) with :func:`classify_depth_behaviour`. Optionally a short Monte
 Carlo run adds measured points with error bars and a verdict.
 
-Expected for tanh at criticality (C_b = 0, C_W = 1), ../shared/theory.md
-Sec. 1.8, 2.4: Gaussian weights, V/K^2 -> (2/3) l (PDLT arXiv:2106.10165
+Expected for tanh at criticality (C_b = 0, C_W = 1; docs/references.md
+items 5, 6, 11): Gaussian weights, V/K^2 -> (2/3) l (PDLT arXiv:2106.10165
 Sec. 5.4.2); Haar-orthogonal weights, V/K^2 -> -2, depth-independent at
 leading order, and the NTK correlators saturate or decay by a depth of ~20
 (Day, Kahn, Roberts, arXiv:2310.07765). Found with the rule below: Gaussian
 slope 0.6665 +- 0.0002 per layer; orthogonal asymptote -2.000, within 5% from
-layer 19; Gaussian D/(K Theta) ~ -0.254 ln l (theory.md: -(1/4) ln l).
+layer 19; Gaussian D/(K Theta) ~ -0.254 ln l (expected: -(1/4) ln l).
 
 Classification rule
 -------------------

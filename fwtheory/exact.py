@@ -10,9 +10,9 @@ With C_b = 0 the kernel is K^(l) = (C_W A_2)^{l-1} K^(1), A_2 = (a_+^2 + a_-^2)/
 and every derived recursion (:func:`fwtheory.symbolic.derive`) becomes a linear
 recurrence with coefficients that are constant or geometric in l; sympy's
 ``rsolve`` solves them in dependency order. At criticality (C_W = 1/A_2;
-PDLT arXiv:2106.10165 Sec. 5.2, ../shared/theory.md Sec. 1.7, 1.8, 1.10) this
+PDLT arXiv:2106.10165 Sec. 5.2, 5.4.1; docs/conventions.md, "Criticality") this
 gives e.g. V/K^2 = nu (l - 1), nu = 3 A_4/A_2^2 - 1 (Gaussian weights), and
-the NTK table of theory.md Sec. 1.10. Deep linear networks are the case
+the ReLU NTK closed forms of docs/references.md (item 7). Deep linear networks are the case
 a_+ = a_- = 1 (any C_W).
 """
 

@@ -1,6 +1,6 @@
 r"""Gaussian expectations <f(z)>_K, their K-derivatives, and m-input versions.
 
-Notation of ../shared/theory.md Sec. 1.2 (PDLT arXiv:2106.10165 eq. (4.25)):
+Notation of PDLT (arXiv:2106.10165) eq. (4.25); see docs/conventions.md, "Gaussian expectations":
 
 .. math::
 
@@ -163,7 +163,7 @@ def _legendre(n):
 
 
 def _hermite_weight(dk, x):
-    """Standardized Hermite weight of d^dk/dK^dk (times K^dk), Sec. 1.2."""
+    """Standardized Hermite weight of d^dk/dK^dk (times K^dk); docs/conventions.md."""
     if dk == 0:
         return np.ones_like(x)
     x2 = x * x
@@ -563,7 +563,7 @@ def expect_monomials(activation, K, powers, dk=0, full_output=False):
     r"""Gaussian expectations of monomials in sigma, its derivatives and z.
 
     Returns :math:`\partial_K^{dk}\langle \sigma^a\sigma'^b\sigma''^c\sigma'''^e z^d\rangle_K`
-    (../shared/theory.md Sec. 1.2) for every 5-tuple ``(a, b, c, e, d)`` in
+    (docs/conventions.md, "Gaussian expectations") for every 5-tuple ``(a, b, c, e, d)`` in
     ``powers`` and every K. The K-derivatives use the Hermite weights
     (z^2-K)/(2K^2) and (z^4-6Kz^2+3K^2)/(4K^4), not derivatives of sigma,
     so they are valid for ReLU-type activations.
@@ -612,7 +612,7 @@ def expect_monomials(activation, K, powers, dk=0, full_output=False):
 
 
 def expect(f, K, kinks=(), rtol=DEFAULT_RTOL, full_output=False):
-    r"""<f(z)>_K for a vectorized callable f (Sec. 1.2).
+    r"""<f(z)>_K for a vectorized callable f (PDLT eq. (4.25), single input).
 
     Parameters
     ----------

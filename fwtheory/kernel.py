@@ -1,18 +1,18 @@
 r"""Infinite-width (leading-order) theory: kernel, mean NTK, susceptibilities, criticality.
 
-Conventions of ../shared/theory.md (PDLT arXiv:2106.10165): with
-q0 = |x|^2 / n0 (``input_norm``) and <.>_K the Gaussian expectation of Sec. 1.2,
+Conventions of PDLT (arXiv:2106.10165; docs/conventions.md): with
+q0 = |x|^2 / n0 (``input_norm``) and <.>_K the Gaussian expectation (PDLT eq. (4.25)),
 
-* kernel, Sec. 1.4 (PDLT Sec. 4.3; first layer eq. (4.8))::
+* kernel (PDLT Sec. 4.3; first layer eq. (4.8))::
 
       K^(1) = C_b + C_W q0,          K^(l+1) = C_b + C_W <sigma^2>_{K^(l)}
 
-* mean NTK, Sec. 1.9 (PDLT Ch. 8, lambda_W / n_{l-1} per weight)::
+* mean NTK (PDLT Ch. 8, lambda_W / n_{l-1} per weight)::
 
       Theta^(1) = lambda_b + lambda_W q0,
       Theta^(l+1) = lambda_b + lambda_W <sigma^2>_{K^(l)} + chi_perp^(l) Theta^(l)
 
-* susceptibilities, Sec. 1.7 (PDLT Sec. 5.1), evaluated at K^(l)::
+* susceptibilities (PDLT Sec. 5.1), evaluated at K^(l)::
 
       chi_par^(l)  = C_W d<sigma^2>_K/dK = C_W <sigma^2 (z^2 - K)>_K / (2 K^2)
       chi_perp^(l) = C_W <sigma'^2>_K
@@ -20,10 +20,11 @@ q0 = |x|^2 / n0 (``input_norm``) and <.>_K the Gaussian expectation of Sec. 1.2,
   (Hermite-weight form of the K-derivative, so ReLU needs no sigma'').
 
 The leading-order K and Theta are the same for Gaussian and Haar-orthogonal
-weights (Sec. 2.2: the second moments coincide), so ``network.ensemble`` and
+weights (the second moments of the two ensembles coincide), so ``network.ensemble`` and
 ``network.first_layer`` do not enter here; neither does the width.
 
-The fixed-point and criticality analysis follows Sec. 1.7 (PDLT Ch. 5).
+The fixed-point and criticality analysis follows PDLT Ch. 5 (docs/conventions.md,
+"Criticality").
 This module imports no sympy (the Monte Carlo package uses it); built-in
 activations never load it, custom (sympy-expression) activations bring it
 with them wherever they are used.
@@ -77,9 +78,9 @@ class InfiniteWidth:
     input_norm : float
         q0 = |x|^2 / n0.
     layers : ndarray of int, 1..L
-    K : kernel K^(l) (theory.md Sec. 1.4)
-    Theta : mean NTK Theta^(l) (Sec. 1.9)
-    chi_parallel, chi_perp : susceptibilities at K^(l) (Sec. 1.7)
+    K : kernel K^(l) (PDLT Sec. 4.3)
+    Theta : mean NTK Theta^(l) (PDLT Ch. 8)
+    chi_parallel, chi_perp : susceptibilities at K^(l) (PDLT Sec. 5.1)
     """
 
     network: Network
@@ -142,7 +143,7 @@ def _sigma2_rules():
 
 
 def _kernel_recursion(act, C_b, C_W, K, S, rtol=gauss.DEFAULT_RTOL):
-    """Fill K[1:] and S[:-1] = <sigma^2>_{K[:-1]} by K^(l+1) = C_b + C_W S^(l) (Sec. 1.4).
+    """Fill K[1:] and S[:-1] = <sigma^2>_{K[:-1]} by K^(l+1) = C_b + C_W S^(l) (PDLT Sec. 4.3).
 
     Lean per-layer loop (this is the sequential part of the depth recursion):
     sigma alone on the nodes of the lo and hi rules of one quadrature level of
@@ -208,8 +209,8 @@ def _raise_bad_kernel(k, layer, k_prev):
 def infinite_width(network, input_norm=1.0):
     r"""Per-layer kernel, mean NTK and susceptibilities of ``network`` for one input.
 
-    Recursions of ../shared/theory.md Sec. 1.4 (kernel, PDLT Sec. 4.3 and eq.
-    (4.8)), Sec. 1.9 (mean NTK, PDLT Ch. 8) and Sec. 1.7 (chi's, PDLT Sec. 5.1);
+    Recursions of the kernel (PDLT Sec. 4.3 and eq. (4.8)), the mean NTK
+    (PDLT Ch. 8) and the chi's (PDLT Sec. 5.1);
     see the module docstring. Expectations to relative accuracy ~1e-12 with
     kinks integrated exactly (:mod:`fwtheory.gauss`).
 
@@ -247,12 +248,12 @@ def infinite_width(network, input_norm=1.0):
         raise NumericalError(f"kernel overflow at layer 1: K^(1) = C_b + C_W * input_norm = {K[0]}")
     _kernel_recursion(act, C_b, C_W, K, S)
     moments = _chi_moments(act, K)
-    chi_par = C_W * moments[0, :, 1]  # Sec. 1.7: C_W d<sigma^2>/dK
-    chi_perp = C_W * moments[1, :, 0]  # Sec. 1.7: C_W <sigma'^2>
+    chi_par = C_W * moments[0, :, 1]  # PDLT Sec. 5.1: C_W d<sigma^2>/dK
+    chi_perp = C_W * moments[1, :, 0]  # PDLT Sec. 5.1: C_W <sigma'^2>
     Theta = np.empty(L)
-    Theta[0] = lam_b + lam_W * q0  # Sec. 1.9
+    Theta[0] = lam_b + lam_W * q0  # PDLT Ch. 8
     with np.errstate(**_QUIET):
-        for i in range(L - 1):  # Sec. 1.9: Theta^(l+1) = lambda_b + lambda_W <sigma^2> + chi_perp Theta^(l)
+        for i in range(L - 1):  # PDLT Ch. 8: Theta^(l+1) = lambda_b + lambda_W <sigma^2> + chi_perp Theta^(l)
             Theta[i + 1] = lam_b + lam_W * S[i] + chi_perp[i] * Theta[i]
     if not np.isfinite(Theta).all():
         bad = int(np.nonzero(~np.isfinite(Theta))[0][0])
@@ -289,7 +290,7 @@ class KernelMatrix:
 def kernel_matrix(network, gram):
     r"""Kernel K^(l)_{ab} and mean NTK Theta^(l)_{ab} for m <= 4 inputs.
 
-    ../shared/theory.md Sec. 1.4 and 1.9 (PDLT eq. (4.8), Sec. 4.3, Ch. 8)::
+    PDLT eq. (4.8), Sec. 4.3 and Ch. 8 (multi-input forms)::
 
         K^(1)_ab = C_b + C_W G_ab,   Theta^(1)_ab = lambda_b + lambda_W G_ab,
         K^(l+1)_ab = C_b + C_W <sigma_a sigma_b>_{K^(l)},
@@ -374,7 +375,7 @@ def _grid_moments(act):
 
 
 def _scale_invariant_slopes(act):
-    """(a_plus, a_minus) if sigma = a_+ z theta(z) + a_- z theta(-z) (Sec. 1.7), else None."""
+    """(a_plus, a_minus) if sigma = a_+ z theta(z) + a_- z theta(-z) (PDLT Sec. 5.2), else None."""
     if not gauss._only_zero_kink(act.kinks):
         return None
     z = np.array([0.3, 0.7, 1.1, 1.9, 3.7, 9.0])
@@ -395,7 +396,7 @@ def _scale_invariant_slopes(act):
 
 @dataclass(frozen=True)
 class FixedPoints:
-    """Fixed points K* = C_b + C_W <sigma^2>_{K*} of the kernel recursion (Sec. 1.7).
+    """Fixed points K* = C_b + C_W <sigma^2>_{K*} of the kernel recursion (PDLT Sec. 5.1).
 
     ``K_star`` lists the isolated fixed points found in [0, 1e6] (ascending),
     with ``chi_parallel``/``chi_perp`` there and ``stability`` ("stable" if
@@ -418,7 +419,7 @@ class FixedPoints:
 
 
 def fixed_points(activation, C_b, C_W):
-    r"""Fixed points of K -> C_b + C_W <sigma^2>_K (../shared/theory.md Sec. 1.7, PDLT Sec. 5.1).
+    r"""Fixed points of K -> C_b + C_W <sigma^2>_K (PDLT Sec. 5.1).
 
     Sign changes of g(K) = C_b + C_W <sigma^2>_K - K on a logarithmic grid of
     [1e-6, 1e6] are refined with Brent's method; double roots (g touching 0,
@@ -473,7 +474,7 @@ def fixed_points(activation, C_b, C_W):
 # ------------------------------------------------------------------ criticality
 @dataclass(frozen=True)
 class Criticality:
-    """Critical initialization of an activation (../shared/theory.md Sec. 1.7).
+    """Critical initialization of an activation (PDLT Ch. 5; docs/conventions.md).
 
     ``universality_class`` is one of :data:`UNIVERSALITY_CLASSES`. ``C_b``,
     ``C_W`` are None for "none"; ``K_star`` is None for "scale-invariant"
@@ -497,12 +498,12 @@ class Criticality:
 def criticality(activation):
     r"""Classify an activation and return its critical (C_b, C_W, K*).
 
-    Recipe of ../shared/theory.md Sec. 1.7 (PDLT Ch. 5), tried in this order:
+    Recipe of docs/conventions.md, "Criticality" (PDLT Ch. 5), tried in this order:
 
     1. **scale-invariant** (PDLT Sec. 5.2): sigma = a_+ z theta(z) + a_- z theta(-z)
        (checked numerically: kinks only at 0, sigma = z sigma', sigma'' = 0).
        A_2 = (a_+^2 + a_-^2)/2; C_b = 0, C_W = 1/A_2; every K is a fixed point
-       (K_star None). details: A_2, A_4, nu = 3 A_4/A_2^2 - 1 (Sec. 1.8).
+       (K_star None). details: A_2, A_4, nu = 3 A_4/A_2^2 - 1 (V/K^2 = nu (l-1)).
     2. **K*=0** (PDLT Sec. 5.3.3): smooth at 0 with sigma_0 = 0, sigma_1 != 0 and
        a_1 = sigma_3/sigma_1 + (3/4)(sigma_2/sigma_1)^2 < 0 (the kernel flows to 0
        as 1/(-a_1 l)); C_b = 0, C_W = 1/sigma_1^2, K* = 0. If a_1 = 0 the flow is
@@ -536,7 +537,7 @@ def _k_star_zero(act):
     s0, s1, s2, s3 = (float(v) + 0.0 for v in act.derivatives(np.zeros(1), 3)[:, 0])  # no -0.0
     if abs(s0) > 1e-14 or abs(s1) < 1e-12:
         return None
-    a1 = s3 / s1 + 0.75 * (s2 / s1) ** 2  # Sec. 1.7
+    a1 = s3 / s1 + 0.75 * (s2 / s1) ** 2  # docs/conventions.md, K* = 0 class
     C_W = 1.0 / (s1 * s1)
     if abs(a1) <= 1e-10:  # next order decides: does the kernel flow to 0 at (0, C_W)?
         ks = np.array([1e-2, 3e-2, 1e-1])

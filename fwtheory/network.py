@@ -1,6 +1,6 @@
 """The network specification: one immutable object shared by theory and simulation.
 
-Conventions (../shared/theory.md Sec. 1.1 and 1.9; PDLT arXiv:2106.10165 eqs. (4.2)-(4.4)):
+Conventions (PDLT arXiv:2106.10165 eqs. (4.2)-(4.4) and Ch. 7-8; docs/conventions.md):
 
     z^(1)_i   = b^(1)_i + sum_j W^(1)_ij x_j
     z^(l+1)_i = b^(l+1)_i + sum_j W^(l+1)_ij sigma(z^(l)_j)

@@ -1,7 +1,7 @@
 """Names and normalizations of the correlators, shared by theory and simulation.
 
 Single input, layer l, neurons i != k, n = n_{l-1} (the width of the layer
-*below*, PDLT's convention), Hhat the NTK matrix, ../shared/theory.md Sec. 1.4-1.10:
+*below*, PDLT's convention), Hhat the NTK matrix (docs/conventions.md):
 
     E[z_i^2]                              = K + G1/n
     E[z_i^2 z_k^2] - E[z_i^2] E[z_k^2]     = V/n

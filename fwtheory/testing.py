@@ -50,9 +50,9 @@ from .activations import get_activation
 from .network import ENSEMBLES, Network
 
 SMOOTH_AND_KINKED = ("linear", "relu", "tanh", "sin", "erf", "sigmoid", "softplus", "gelu", "swish")
-# activations with a critical point (theory.md Sec. 1.7); leaky ReLU is added with a drawn slope
+# activations with a critical point (PDLT Ch. 5; docs/conventions.md); leaky ReLU is added with a drawn slope
 CRITICAL_ACTIVATIONS = ("linear", "relu", "tanh", "sin", "erf", "gelu", "swish")
-# (C_b, C_W) from ../shared/theory.md Sec. 8 item 3, used when fwtheory.kernel is unavailable
+# (C_b, C_W) from docs/references.md item 3, used when fwtheory.kernel is unavailable
 KNOWN_CRITICAL_POINTS = {
     "linear": (0.0, 1.0), "relu": (0.0, 2.0), "tanh": (0.0, 1.0), "sin": (0.0, 1.0),
     "erf": (0.0, float(np.pi / 4)), "gelu": (0.17292239, 1.98305826), "swish": (0.55514317, 1.98800468),
@@ -134,7 +134,7 @@ def critical_networks(activation=None, depth=st.integers(1, 4), width=st.sampled
 @st.composite
 def input_grams(draw, m=2, dim=None, scale=_floats(0.1, 4.0), full_rank=True):
     """m x m Gram matrices G_ab = x_a . x_b / d of ``m`` inputs in R^d (PDLT's
-    (1/n0) sum_j x_ja x_jb, ../shared/theory.md Sec. 1.1): symmetric and
+    (1/n0) sum_j x_ja x_jb, PDLT eq. (4.8)): symmetric and
     positive semi-definite by construction. ``dim`` defaults to a draw in
     [m, 3m]; with ``full_rank`` the smallest eigenvalue exceeds 1e-6 trace(G)."""
     m = draw(_strategy(m))

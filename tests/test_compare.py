@@ -129,7 +129,7 @@ def test_outputs_state_the_tolerance(prediction, tmp_path):
 
 # ------------------------------------------------------------ real Monte Carlo
 def test_relu_and_tanh_theory_match_simulation():
-    """Leading order vs MC at depth 3, width 64 (theory.md Sec. 8 items 4, 7, 8)."""
+    """Leading order vs MC at depth 3, width 64 (docs/references.md items 4, 7, 8)."""
     for net in (Network("relu", depth=3, width=64, C_W=2.0),
                 Network("tanh", depth=3, width=64, ensemble="orthogonal")):
         c = assert_theory_matches_simulation(net, quantities=("K", "V", "Theta", "F", "B", "V/K^2"),
@@ -139,7 +139,7 @@ def test_relu_and_tanh_theory_match_simulation():
 
 def test_tanh_NTK_variance_A_misses_at_width_32_and_the_table_says_where():
     """A is a small difference of O(1) terms: at n = 32 the O(1/n^2) pieces are
-    several times A itself by layer 4 (theory.md Sec. 1.10 and 8.1)."""
+    several times A itself by layer 4 (docs/references.md, Monte Carlo lessons)."""
     net = Network("tanh", depth=4, width=32)
     with pytest.raises(AssertionError, match=r"A at layers? .*4") as info:
         assert_theory_matches_simulation(net, quantities=("A",), samples=2000, seed=0)

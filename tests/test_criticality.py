@@ -1,4 +1,4 @@
-"""Criticality and fixed points (theory.md Sec. 1.7 and Sec. 8 item 3)."""
+"""Criticality and fixed points (PDLT Ch. 5; docs/conventions.md, docs/references.md item 3)."""
 
 import json
 
@@ -21,7 +21,7 @@ def test_half_stable_values_to_8_digits(name, C_b, C_W, K_star):
     c = criticality(name)
     assert c.universality_class == "half-stable"
     assert round(c.C_b, 8) == C_b and round(c.C_W, 8) == C_W
-    assert abs(c.K_star - K_star) < 1e-6  # the sheet truncates K* to 6 decimals
+    assert abs(c.K_star - K_star) < 1e-6  # docs/references.md gives K* to 6 decimals
     # self-consistency: K* is a fixed point with chi_par = chi_perp = 1
     s2, t2 = gauss.expect_monomials(name, c.K_star, [(2, 0, 0, 0, 0), (0, 2, 0, 0, 0)])
     d2 = gauss.expect_monomials(name, c.K_star, [(2, 0, 0, 0, 0)], dk=1)[0]
@@ -40,7 +40,7 @@ def test_k_star_zero_class(name, C_W):
 
 
 def test_tanh_a1():
-    assert criticality("tanh").details["a_1"] == pytest.approx(-2.0)  # Sec. 1.7: K ~ 1/(2 l)
+    assert criticality("tanh").details["a_1"] == pytest.approx(-2.0)  # docs/conventions.md: K ~ 1/(2 l)
     assert criticality("sin").details["a_1"] == pytest.approx(-1.0)
 
 
@@ -53,7 +53,7 @@ def test_scale_invariant_class(name, C_W, nu):
     assert (c.universality_class, c.C_b, c.K_star) == ("scale-invariant", 0.0, None)
     assert c.C_W == pytest.approx(C_W, rel=1e-14)
     if nu is not None:
-        assert c.details["nu"] == pytest.approx(nu, rel=1e-14)  # Sec. 1.8: nu = 3 A_4 / A_2^2 - 1
+        assert c.details["nu"] == pytest.approx(nu, rel=1e-14)  # docs/conventions.md: nu = 3 A_4 / A_2^2 - 1
 
 
 @pytest.mark.parametrize("name", ["sigmoid", "softplus", "z**2", "exp(z)"])

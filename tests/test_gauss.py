@@ -15,7 +15,7 @@ from fwtheory.errors import NumericalError, ParameterError
 
 
 def _hermite(dk, z, K):
-    """Hermite weight of d^dk/dK^dk (theory.md Sec. 1.2), written out independently."""
+    """Hermite weight of d^dk/dK^dk (docs/conventions.md, "Gaussian expectations"), written out independently."""
     if dk == 0:
         return np.ones_like(z)
     if dk == 1:

@@ -25,7 +25,7 @@ def test_lazy_top_level_names():
 
 
 def test_tanh_reference_values():
-    # theory.md Sec. 8 items 5 and 8: C_W = 1, C_b = 0, lambda_W = 1, K^(1) = Theta^(1) = 1
+    # docs/references.md items 5 and 8: C_W = 1, C_b = 0, lambda_W = 1, K^(1) = Theta^(1) = 1
     r = infinite_width(Network("tanh", depth=3, width=8))
     np.testing.assert_allclose(r.K, [1.0, 0.394294, 0.236450], atol=5e-7)
     assert r.Theta[1] == pytest.approx(0.858697, abs=5e-7)
@@ -54,7 +54,7 @@ def test_linear_network_is_exact():
 
 
 def test_relu_at_criticality():
-    # K^(l) = K^(1), chi_par = chi_perp = 1, Theta^(l) = l lambda_W K / 2 (theory.md Sec. 8 item 7)
+    # K^(l) = K^(1), chi_par = chi_perp = 1, Theta^(l) = l lambda_W K / 2 (docs/references.md item 7)
     r = infinite_width(Network("relu", depth=200, width=8, C_W=2.0), input_norm=0.7)
     np.testing.assert_allclose(r.K, 1.4, rtol=1e-13)
     np.testing.assert_allclose(r.Theta, r.layers * 0.7, rtol=1e-12)

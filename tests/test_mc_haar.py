@@ -1,4 +1,4 @@
-"""Haar O(n) sampler: orthogonality and degree-4 Weingarten moments (theory.md Sec. 3)."""
+"""Haar O(n) sampler: orthogonality and degree-4 Weingarten moments (Collins and Sniady, CMP 264 (2006) 773)."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""Exact finite-width facts of deep linear networks (theory.md Sec. 1.3, 2.2, 2.4):
+"""Exact finite-width facts of deep linear networks (PDLT eqs. (3.21)-(3.25); docs/references.md items 1, 6):
 Gaussian: E[z^4] / (3 E[z^2]^2) = prod_{l'<l} (1 + 2/n); orthogonal: products of
 Haar matrices are Haar, so z stays uniform on a sphere (orthogonal first layer)
 or exactly Gaussian (Gaussian first layer)."""

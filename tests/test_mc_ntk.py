@@ -1,4 +1,4 @@
-"""The sampler's forward pass and NTK forward equation (theory.md Sec. 1.9)
+"""The sampler's forward pass and NTK forward equation (PDLT Ch. 8; docs/conventions.md)
 against the definition H_{i1 i2} = sum_mu lambda_mu dz_i1/dtheta_mu dz_i2/dtheta_mu
 (lambda_b per bias, lambda_W / n_{l-1} per weight of layer l), by central finite
 differences over every parameter of a tiny network."""

@@ -1,5 +1,5 @@
 """simulate(): reproducibility, bad input, overflow reporting, JSON shape,
-width extrapolation and sanity against the sheet's numbers (theory.md Sec. 8)."""
+width extrapolation and sanity against the reference values of docs/references.md."""
 
 import json
 import subprocess
@@ -159,8 +159,8 @@ def test_layer_one_is_exact():
         assert sim.values[k][0] == pytest.approx(0.0, abs=1e-12)
 
 
-def test_relu_gaussian_layer_two_matches_sheet():
-    """theory.md Sec. 8 item 7 / 8.1: ReLU, C_W = 2, layer 2 (exact at any width
+def test_relu_gaussian_layer_two_matches_reference():
+    """docs/references.md item 7: ReLU, C_W = 2, layer 2 (exact at any width
     since layer 1 is exactly Gaussian): (V, D, F, B, A) = (20, 12, 4, 2, 8)."""
     net = Network("relu", depth=2, width=32, C_W=2.0)
     sim = simulate(net, samples=3000, seed=0)
@@ -171,7 +171,7 @@ def test_relu_gaussian_layer_two_matches_sheet():
 
 def test_width_extrapolation_recovers_leading_order():
     """ReLU at criticality: V/K^2 = 5 at l = 2 and (V, F, B) = (40, 12, 10) at
-    l = 3 to leading order (theory.md Sec. 8 item 7); extrapolate in 1/n."""
+    l = 3 to leading order (docs/references.md item 7); extrapolate in 1/n."""
     net = Network("relu", depth=3, width=16, C_W=2.0)
     sim = simulate(net, samples=3000, seed=0, widths=[8, 16, 32])
     ex = sim.extrapolation
@@ -214,8 +214,8 @@ def test_progress_and_interrupt(monkeypatch):
 
 
 @pytest.mark.slow
-def test_tanh_orthogonal_extrapolates_to_sheet_values():
-    """theory.md Sec. 8.1, tanh, C_W = 1, orthogonal in every layer, l = 2:
+def test_tanh_orthogonal_extrapolates_to_reference_values():
+    """docs/references.md item 10, tanh, C_W = 1, orthogonal in every layer, l = 2:
     V, F, B = -0.2795, -0.1081, 0.1258 at leading order (extrapolated in 1/n)."""
     net = Network("tanh", depth=3, width=32, ensemble="orthogonal")
     sim = simulate(net, samples=20_000, seed=0, widths=[16, 32, 64])

@@ -1,4 +1,4 @@
-"""predict() against published/derived reference values (../shared/theory.md Sec. 8 items 4-9),
+"""predict() against published/derived reference values (docs/references.md items 4-11),
 exact solutions, K*=0 asymptotics and the mpmath oracle."""
 
 import json
@@ -33,18 +33,18 @@ def test_every_builtin_predicts_to_depth_100_at_default_initialization(name):
 
 
 def test_relu_reference_values():
-    # theory.md Sec. 8 item 7: K = 2, Theta = l; (V, D, F, B, A) = (20, 12, 4, 2, 8) at l = 2
+    # docs/references.md item 7: K = 2, Theta = l; (V, D, F, B, A) = (20, 12, 4, 2, 8) at l = 2
     # and (40, 36, 12, 10, 38) at l = 3
     p = predict(relu_net())
     np.testing.assert_allclose(p["K"], [2, 2, 2], rtol=1e-12)
     np.testing.assert_allclose(p["Theta"], [1, 2, 3], rtol=1e-12)
     for name, ref in zip("VDFBA", [(20, 40), (12, 36), (4, 12), (2, 10), (8, 38)]):
         np.testing.assert_allclose(p[name][1:], ref, rtol=1e-10, err_msg=name)
-    np.testing.assert_allclose(p["G1"], 0, atol=1e-10)  # <sigma^2> linear in K (Sec. 1.6 remark)
+    np.testing.assert_allclose(p["G1"], 0, atol=1e-10)  # <sigma^2> linear in K, so G1 = 0
 
 
 def test_relu_orthogonal_reference_values():
-    # theory.md Sec. 8.1 table, orthogonal ReLU predictions at l = 3, 4
+    # docs/references.md item 10: orthogonal ReLU predictions at l = 3, 4
     p = predict(relu_net(depth=4, ensemble="orthogonal"))
     for name, ref in zip("VDFBA", [(16, 28), (24, 48), (6, 12), (5, 14), (28, 76)]):
         np.testing.assert_allclose(p[name][2:], ref, rtol=1e-10, err_msg=name)
@@ -52,7 +52,7 @@ def test_relu_orthogonal_reference_values():
 
 
 def test_tanh_gaussian_reference_values():
-    # theory.md Sec. 8 items 5, 8, 9 (K^(1) = Theta^(1) = 1, lambda_b = 0, lambda_W = 1)
+    # docs/references.md items 5, 8, 9 (K^(1) = Theta^(1) = 1, lambda_b = 0, lambda_W = 1)
     p = predict(Network("tanh", depth=3, width=64))
     assert p["K"][1] == pytest.approx(0.394294, abs=5e-7)
     assert p["K"][2] == pytest.approx(0.236450, abs=5e-7)
@@ -64,7 +64,7 @@ def test_tanh_gaussian_reference_values():
 
 
 def test_tanh_orthogonal_reference_values():
-    # theory.md Sec. 2.3/8.1 (orthogonal first layer): V at l = 2..6, Theta1^(2) = -0.0359
+    # docs/references.md items 9, 10 (orthogonal first layer): V at l = 2..6, Theta1^(2) = -0.0359
     p = predict(Network("tanh", depth=6, width=64, ensemble="orthogonal"))
     np.testing.assert_allclose(p["V"][1:], [-0.2795, -0.0992, -0.0494, -0.0293, -0.0193], atol=6e-5)
     assert p["Theta1"][1] == pytest.approx(-0.0359, abs=5e-5)
@@ -74,7 +74,7 @@ def test_tanh_orthogonal_reference_values():
 
 
 def test_tanh_orthogonal_limits():
-    # theory.md Sec. 2.4: V/K^2 -> -2, G1/K -> 2, F/(K Theta) -> -2/3; B, D, A -> 0
+    # docs/references.md item 6: V/K^2 -> -2, G1/K -> 2, F/(K Theta) -> -2/3; B, D, A -> 0
     p = predict(Network("tanh", depth=4000, width=64, ensemble="orthogonal"))
     r = p.ratios
     assert r["V/K^2"][-1] == pytest.approx(-2.0, abs=2e-3)
@@ -82,7 +82,7 @@ def test_tanh_orthogonal_limits():
     assert r["F/(K Theta)"][-1] == pytest.approx(-2 / 3, abs=2e-3)
     for name in ("B/Theta^2", "D/(K Theta)", "A/Theta^2"):
         assert abs(r[name][-1]) < 2e-3, name
-    # ... against Gaussian growth (Sec. 1.8): V/K^2 ~ (2/3) l
+    # ... against Gaussian growth (docs/references.md item 5): V/K^2 ~ (2/3) l
     g = predict(Network("tanh", depth=4000, width=64)).ratios["V/K^2"]
     assert g[-1] / 4000 == pytest.approx(2 / 3, rel=5e-3)
 

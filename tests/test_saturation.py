@@ -1,5 +1,5 @@
 """Depth classification (fwtheory.saturation): the rule on synthetic curves, the
-tanh results of ../shared/theory.md Sec. 1.8 and 2.4, report outputs and the CLI."""
+tanh results of docs/references.md items 5, 6 and 11, report outputs and the CLI."""
 
 import argparse
 import json
@@ -77,7 +77,7 @@ def test_logarithmic_decaying_zero_superlinear_and_undefined_curves():
 def test_orthogonal_tanh_V_saturates_at_minus_two_near_depth_twenty(tanh_report):
     b = tanh_report.behaviour["orthogonal"]["V/K^2"]
     assert b.kind == SATURATING
-    assert b.asymptote == pytest.approx(-2.0, abs=0.01)      # theory.md Sec. 2.4
+    assert b.asymptote == pytest.approx(-2.0, abs=0.01)      # docs/references.md item 6
     assert 15 <= b.saturation_depth <= 25                     # found: 19
 
 
@@ -91,12 +91,12 @@ def test_gaussian_tanh_V_grows_with_slope_two_thirds(tanh_report):
 
 def test_other_tanh_classes(tanh_report):
     gauss, orth = tanh_report.behaviour["gaussian"], tanh_report.behaviour["orthogonal"]
-    # theory.md Sec. 1.10 (l = 2e4 numerics): F/(K Theta) -> l/4, B/Theta^2 -> l/3, D ~ -(1/4) ln l
+    # docs/references.md item 11 (l = 2e4 numerics): F/(K Theta) -> l/4, B/Theta^2 -> l/3, D ~ -(1/4) ln l
     assert gauss["F/(K Theta)"].slope == pytest.approx(0.25, abs=0.005)
     assert gauss["B/Theta^2"].slope == pytest.approx(1 / 3, abs=0.005)
     assert gauss["D/(K Theta)"].kind == GROWING_SLOWER
     assert gauss["D/(K Theta)"].log_coefficient == pytest.approx(-0.25, abs=0.02)
-    # Sec. 2.4: orthogonal G1/K -> 2, F/(K Theta) -> -2/3, B, D, A -> 0; nothing grows
+    # docs/references.md item 6: orthogonal G1/K -> 2, F/(K Theta) -> -2/3, B, D, A -> 0; nothing grows
     assert orth["G1/K"].asymptote == pytest.approx(2.0, abs=0.02)
     assert orth["F/(K Theta)"].asymptote == pytest.approx(-2 / 3, abs=0.005)
     for name in ("A/Theta^2", "B/Theta^2", "D/(K Theta)"):

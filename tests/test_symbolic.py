@@ -1,7 +1,10 @@
 """The derived recursions against hand-typed literature forms (oracles live here only).
 
-References: ../shared/theory.md Sec. 1.5 (V), 1.6 (G1), 1.9 (Theta, Theta1), 1.10 (D, F, A, B:
-Gaussian), 2.3 (orthogonal), 3 (Weingarten). Where the sheet writes <sigma'^2 + sigma sigma''>,
+References: PDLT (arXiv:2106.10165) Sec. 4.3 (V), 4.5 (G1), Ch. 8 (Theta, Theta1, D, F, A, B),
+single-input forms derived by hand independently of the engine (Gaussian weights; orthogonal
+weights via the degree-4 Weingarten function, see docs/references.md); Collins and Sniady,
+CMP 264 (2006) 773, and the haarpy test table (Weingarten). Where a hand form has
+<sigma'^2 + sigma sigma''>,
 the engine writes the equal <z sigma sigma'>/K (Gaussian integration by parts).
 """
 
@@ -19,11 +22,11 @@ K, G1, V, Th, Th1, D, F, A, B = (S[k] for k in ("K", "G1", "V", "Theta", "Theta1
 s2, s4 = moment(s=2), moment(s=4)
 t2, t4 = moment(t=2), moment(t=4)
 s2t2 = moment(s=2, t=2)
-chi_par = C_W * moment(s=2, dk=1)          # C_W d<sigma^2>/dK           (Sec. 1.7)
-chi_perp = C_W * t2                         # C_W <sigma'^2>              (Sec. 1.7)
+chi_par = C_W * moment(s=2, dk=1)          # C_W d<sigma^2>/dK           (PDLT Sec. 5.1)
+chi_perp = C_W * t2                         # C_W <sigma'^2>              (PDLT Sec. 5.1)
 dchi_perp = C_W * moment(t=2, dk=1)         # d chi_perp / dK
 d2chi_perp = C_W * moment(t=2, dk=2)
-dOmega = lambda_W / C_W * chi_par + Th * dchi_perp   # d<Omega>/dK, Sec. 1.10
+dOmega = lambda_W / C_W * chi_par + Th * dchi_perp   # d<Omega>/dK, Omega = lambda_W s^2 + C_W Theta t^2
 sigma_prime_sq_plus = moment(s=1, t=1, z=1) / K      # <sigma'^2 + sigma sigma''> by parts
 
 GAUSSIAN = {
@@ -57,12 +60,12 @@ def test_derived_equals_reference(name, ensemble, table):
 
 
 def test_first_layer_values():
-    # Gaussian first layer: exactly Gaussian, deterministic NTK (Sec. 1.1)
+    # Gaussian first layer: exactly Gaussian, deterministic NTK (PDLT eq. (4.8))
     for name in ("G1", "V", "Theta1", "D", "F", "A", "B"):
         assert derive(name).initial["gaussian"] == 0
     assert sympy.simplify(derive("K").initial["gaussian"] - (C_b + C_W * q0)) == 0
     assert sympy.simplify(derive("Theta").initial["gaussian"] - (lambda_b + lambda_W * q0)) == 0
-    # orthogonal first layer: z on a sphere, V^(1) = -2 (C_W q0)^2 n/(n+2) exactly (Sec. 2.2)
+    # orthogonal first layer: z on a sphere, V^(1) = -2 (C_W q0)^2 n/(n+2) exactly (docs/references.md item 6)
     rec = derive("V", "orthogonal")
     assert sympy.simplify(rec.initial_exact["orthogonal"] + 2 * (C_W * q0) ** 2 * n / (n + 2)) == 0
     assert sympy.simplify(rec.initial["orthogonal"] + 2 * (C_W * q0) ** 2) == 0
@@ -113,7 +116,7 @@ def test_linear_orthogonal_V_is_minus_two_K_squared():
 
 
 def test_weingarten_values():
-    # ../shared/theory.md Sec. 3 (Collins-Sniady; haarpy test table)
+    # Collins and Sniady, CMP 264 (2006) 773; haarpy test table (docs/references.md item 2)
     w2 = weingarten_table(2)
     assert sympy.simplify(w2[(1, 1)] - (n + 1) / (n * (n - 1) * (n + 2))) == 0
     assert sympy.simplify(w2[(2,)] + 1 / (n * (n - 1) * (n + 2))) == 0
@@ -169,7 +172,8 @@ def test_bad_names():
 
 
 # --- NTK descendants (issue 7). Oracle: the single-input reduction of the third-party
-# transcription in ../shared/theory.md Sec. 1.11 and 11 (marked UNVERIFIED there; the Monte Carlo
+# transcription of PDLT Ch. 11 and Ch. infinity from a public third-party implementation
+# (unverified, docs/unverified.md; the Monte Carlo
 # tests in tests/test_mc_descendants.py arbitrate). <sigma'' sigma> + <sigma'^2> = <z sigma sigma'>/K and
 # <sigma''' sigma'> + <sigma''^2> = <z sigma' sigma''>/K by Gaussian integration by parts.
 Pd, Qd, Rd, Sd, Td, Ud = (S[k] for k in "PQRSTU")
@@ -206,7 +210,7 @@ def test_descendant_recursions_match_transcription(name, ensemble):
 
 
 def test_chain_rule_derives_the_ntk_forward_equation():
-    # theory.md Sec. 1.9: Hhat_ik = delta_ik [lambda_b + (lambda_W/n) sum_j s_j^2]
+    # PDLT Ch. 8 (docs/conventions.md): Hhat_ik = delta_ik [lambda_b + (lambda_W/n) sum_j s_j^2]
     #                              + sum W_ij1 W_kj2 t_j1 t_j2 Hhat_j1j2
     import itertools
 
@@ -256,3 +260,55 @@ def test_derived_results_are_read_only_and_pretty_print():
     with redirect_stdout(buf):
         sympy.pprint(rec.expr)
     assert "dK[<s^2>]" in buf.getvalue()
+
+
+@pytest.mark.parametrize("ensemble", ["gaussian", "orthogonal"])
+def test_cli_derive_legend_defines_every_symbol_it_uses(ensemble, capsys):
+    import argparse
+    import re
+
+    from fwtheory.cli import derive as derive_cli
+
+    derive_cli.run(argparse.Namespace(name="all", ensemble=ensemble, latex=False, json=False))
+    lines = capsys.readouterr().out.splitlines()
+    legend = "\n".join(line for line in lines if line.startswith("#"))
+    body = [line for line in lines if not line.startswith("#")]
+    assert len([line for line in body if "^(l+1) = " in line]) == len(derive_cli.NAMES)
+    used = set()
+    for line in body:
+        if line.lstrip().startswith("layer 1"):     # "layer 1 (gaussian first layer: ...); depends on ..."
+            line = re.sub(r"\b(layer|gaussian|orthogonal|first|depends|on|nothing)\b", " ", line)
+        for inside in re.findall(r"<([^<>]*)>", line):
+            used |= {f"{f} = " for f in re.findall(r"([a-z])(?:\^\d+)?", inside)}
+        used |= {f"{d}[<...>]" for d in re.findall(r"\b(dK\d*)\[", line)}
+        rest = re.sub(r"dK\d*\[<[^<>]*>\]|<[^<>]*>", " ", line)
+        used |= {w for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", rest)}
+    assert {"v = ", "dK2[<...>]", "q0", "lambda_W", "Theta1", "U"} <= used
+    undefined = sorted(u for u in used if not re.search(r"(?<![A-Za-z0-9_])" + re.escape(u), legend))
+    assert not undefined, undefined
+
+
+@pytest.mark.parametrize("ensemble", ["gaussian", "orthogonal"])
+def test_latex_carries_layer_superscripts(ensemble):
+    import re
+
+    from fwtheory.symbolic.symbols import correlator_latex
+
+    assert correlator_latex("G1", r"\ell+1") == r"G^{\{1\}(\ell+1)}"
+    for name, sym in S.items():
+        rec = derive(name, ensemble)
+        lhs, rhs = rec.latex().split(" = ", 1)
+        assert lhs == correlator_latex(name, r"\ell+1")
+        assert rhs == rec.latex_rhs()
+        assert "}^{" not in lhs                                  # no double superscript
+        for k, s in S.items():                                  # every layer-l correlator is X^{(l)}
+            if s in rec.expr.free_symbols:
+                assert correlator_latex(k) in rhs, (name, k)
+        # Gaussian expectations at K^(l)
+        assert rhs.count(r"\rangle_") == rhs.count(r"\rangle_{K^{(\ell)}}"), name
+        stripped = re.sub(r"\\langle .*?\\rangle_\{K\^\{\(\\ell\)\}\}", " ", rhs)
+        for k in S:
+            stripped = stripped.replace(correlator_latex(k), " ")
+        for k, s in S.items():                                  # nothing left without a superscript
+            bare = re.escape(sympy.latex(s))
+            assert not re.search(r"(?<![A-Za-z\\_])" + bare + r"(?![A-Za-z_{])", stripped), (name, k, stripped)

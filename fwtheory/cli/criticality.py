@@ -11,7 +11,7 @@ def add_parser(sub):
         "criticality", help="universality class and critical initialization (C_b, C_W, K*)",
         description="Classify an activation (scale-invariant, K*=0, half-stable, none) and solve "
                     "chi_par = chi_perp = 1 at a fixed point K* = C_b + C_W <sigma^2>_K* "
-                    "(theory.md Sec. 1.7; PDLT Ch. 5).")
+                    "(PDLT Ch. 5, Sec. 5.1-5.3).")
     p.add_argument("--activation", default="gelu",
                    help="built-in name (linear, relu, leaky_relu(a), tanh, sin, erf, sigmoid, softplus, "
                         "gelu, swish) or an expression in z such as 'z*tanh(z)' (default: gelu)")

@@ -2,6 +2,18 @@
 
 from ..quantities import ALL_CORRELATORS as NAMES
 
+# defines every symbol that can occur in a printed recursion (checked by tests/test_symbolic.py)
+LEGEND = (
+    "<...> = Gaussian expectation over z ~ N(0, K) at K = K^(l) (docs/conventions.md);",
+    "  inside <...>: s = sigma(z), t = sigma'(z), u = sigma''(z), v = sigma'''(z), z = preactivation;",
+    "dK[<...>], dK2[<...>] = first and second derivatives of <...> with respect to K;",
+    "C_b, C_W = bias and weight variances (Var W_ij = C_W/n); lambda_b, lambda_W = learning rates",
+    "  of biases and weights (lambda_W/n per weight); q0 = |x|^2/n0 (input norm, first layer only);",
+    "K, Theta = kernel and mean NTK; G1, Theta1 = their 1/n corrections; V = four-point vertex;",
+    "  D, F = NTK-preactivation and A, B = NTK-NTK correlators; P, Q = dNTK and R, S, T, U = ddNTK",
+    "  correlators (normalizations: docs/conventions.md).",
+)
+
 
 def add_parser(sub):
     p = sub.add_parser(
@@ -29,15 +41,16 @@ def run(args):
         print(dumps_json({
             "ensemble": args.ensemble,
             "recursions": {r.name: {
-                "expr": sympy.sstr(r.expr), "latex": sympy.latex(r.expr),
+                "expr": sympy.sstr(r.expr), "latex": r.latex_rhs(),
                 "dependencies": list(r.dependencies),
                 "initial": {k: sympy.sstr(v) for k, v in r.initial.items()},
                 "initial_exact": {k: sympy.sstr(v) for k, v in r.initial_exact.items()},
             } for r in recs}}))
         return 0
-    print(f"# single-input recursions, {args.ensemble} weights; layer-l quantities on the right,")
-    print("# <...> = Gaussian expectation at K^(l); s = sigma, t = sigma', u = sigma'', z = preactivation;")
-    print("# dK[<...>], dK2[<...>] = first and second derivatives with respect to K")
+    comment = "%" if args.latex else "#"
+    print(f"{comment} single-input recursions, {args.ensemble} weights; layer-l quantities on the right")
+    for line in LEGEND:
+        print(f"{comment} {line}")
     for r in recs:
         if args.latex:
             print(r.latex())

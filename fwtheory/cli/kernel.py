@@ -9,7 +9,7 @@ from ._common import add_network_arguments, emit, network_from_args
 def add_parser(sub):
     p = sub.add_parser(
         "kernel", help="leading-order kernel K, mean NTK Theta and susceptibilities per layer",
-        description="Single-input infinite-width recursions (theory.md Sec. 1.4, 1.7, 1.9; PDLT "
+        description="Single-input infinite-width recursions (PDLT "
                     "Ch. 4, 5, 8): K^(l+1) = C_b + C_W <sigma^2>_K, Theta^(l+1) = lambda_b + "
                     "lambda_W <sigma^2>_K + chi_perp Theta^(l), chi_par = C_W d<sigma^2>_K/dK, "
                     "chi_perp = C_W <sigma'^2>_K. Width and weight ensemble do not enter at this order.")

@@ -13,8 +13,8 @@ def add_parser(sub):
                     "writes v<k>_<name>.json and .png into --out-dir; a summary table is printed "
                     "and the exit status is 1 if any claim fails.")
     p.add_argument("--quick", action="store_true",
-                   help="reduced sizes: all five claims in ~15 s on 2 idle cores "
-                        "(default: the full run, ~70 s)")
+                   help="reduced sizes: all five claims in about 12 s on 2 idle cores "
+                        "(default: the full run, about 60 s; timings in docs/validation.md)")
     p.add_argument("--out-dir", default=DEFAULT_OUT_DIR,
                    help=f"directory for the output files, created if missing (default: {DEFAULT_OUT_DIR})")
     p.add_argument("--only", action="append", default=None, metavar="N",

@@ -4,7 +4,7 @@ The algorithm, the formulas and the references are in the docstring of
 :mod:`fwtheory.mc.descendants`, whose :func:`~fwtheory.mc.descendants.network_stats_numpy`
 is the tested numpy reference of :func:`descendant_stats` (same operations,
 batched over the neuron pairs; agreement to ~1e-13 is tested). As in
-:mod:`fwtheory.mc._kernels` (../shared/style.md Sec. 6 items 3-4): no
+:mod:`fwtheory.mc._kernels`: no
 randomness, validation or allocation policy here; the wrapper draws the
 networks and the neuron pairs with numpy, runs the base forward pass and
 passes everything in. ``@njit(cache=True, nogil=True, error_model="numpy")``

@@ -1,14 +1,14 @@
 """Numba kernels of the Monte Carlo sampler: pure array functions.
 
-No randomness, validation or allocation policy lives here (../shared/style.md
-Sec. 6 items 3-4): the wrapper in :mod:`fwtheory.mc.sampling` draws the random
+No randomness, validation or allocation policy lives here (as in the numba
+kernels of QuantEcon and iminuit): the wrapper in :mod:`fwtheory.mc.sampling` draws the random
 numbers with numpy, allocates the outputs and calls these kernels one layer at
 a time for a chunk of independent networks. Every kernel is
 ``@njit(cache=True, nogil=True, error_model="numpy")`` so that several Python
 threads can run kernels on different chunks at the same time; the arithmetic
 of one network never depends on which thread ran it (bit-reproducible).
 
-Conventions (../shared/theory.md Sec. 1.1, 1.9; PDLT arXiv:2106.10165):
+Conventions (PDLT arXiv:2106.10165 eqs. (4.2)-(4.4) and Ch. 8; docs/conventions.md):
 
     z^(l+1)_i = b_i + sum_j W_ij sigma(z^(l)_j)
     H^(l+1)_{i1 i2} = delta_{i1 i2} [lambda_b + lambda_W (1/n_l) sum_j sigma_j^2]
@@ -238,7 +238,7 @@ def _haar_unblocked(g, out):
 
     Stewart's product of Householder reflections (G. W. Stewart, SIAM J. Numer.
     Anal. 17 (1980) 403) with Mezzadri's sign convention (F. Mezzadri, Notices
-    AMS 54 (2007) 592; ../shared/theory.md Sec. 3): O = M_1 diag(1, M_2) ...
+    AMS 54 (2007) 592): O = M_1 diag(1, M_2) ...
     diag(I_{n-2}, M_{n-1}) diag(I_{n-1}, sign g_last), where M_k is the
     reflection H(v_k), v_k = x_k + sign(x_k1)|x_k| e_1, followed (on the right)
     by the sign flip -sign(x_k1) of the first coordinate, so that M_k e_1 =
@@ -583,7 +583,7 @@ def propagate_dense(code, slope, scale, lam_b, lam_W, z, H, s_given, sp_given, R
     bias : (C, n)
         Biases of layer l+1 (already scaled by sqrt(C_b)).
     z_out, H_out, stats_out : (C, n), (C, n, n), (C, NSTAT)
-        Outputs: z^(l+1), H^(l+1) from the forward equation (theory.md Sec. 1.9)
+        Outputs: z^(l+1), H^(l+1) from the forward equation (PDLT Ch. 8)
         and the statistics :data:`STAT_NAMES` of layer l+1.
     """
     C, n = z.shape

@@ -1,6 +1,7 @@
 """Random draws of the weight and bias ensembles (numpy; no numba, no sympy).
 
-Ensembles (../shared/theory.md Sec. 1.1, 2.2, 3):
+Ensembles (PDLT arXiv:2106.10165 eqs. (4.2)-(4.4); Day, Kahn, Roberts
+arXiv:2310.07765 for orthogonal weights; docs/conventions.md):
 
 * Gaussian: W_ij ~ N(0, C_W / n_{l-1}) independent;
 * orthogonal: W = sqrt(C_W) O with O Haar on O(n) (square layers only);
@@ -51,7 +52,7 @@ def haar_orthogonal(size, n, rng, method="householder"):
     ``method="qr"``: numpy QR of an n x n Gaussian matrix with Mezzadri's sign
     correction Q diag(sign R_ii) (F. Mezzadri, Notices AMS 54 (2007) 592),
     batched. Both give exactly Haar measure; the test suite checks the degree-4
-    Weingarten moments of both (theory.md Sec. 3).
+    Weingarten moments of both (Collins, Sniady, CMP 264 (2006) 773).
     """
     size = check_int("size", size, lower=0)
     n = check_int("n", n, lower=1)
@@ -85,10 +86,10 @@ def first_layer_preactivations(rng, network, chunk, input_norm):
     Only |x|^2 = n0 q0 matters (both ensembles are rotation invariant), so the
     first layer is drawn in distribution without forming W^(1):
 
-    * Gaussian W^(1): (W x)_i ~ N(0, C_W q0) independent (theory.md Sec. 1.1,
+    * Gaussian W^(1): (W x)_i ~ N(0, C_W q0) independent (PDLT eq. (4.8),
       G^(1) = C_b + C_W q0);
     * orthogonal W^(1) (n0 = n): W x = sqrt(C_W) O x is uniform on the sphere of
-      radius sqrt(C_W q0 n) (theory.md Sec. 2.2), i.e. sqrt(C_W q0 n) g/|g|.
+      radius sqrt(C_W q0 n) (O x is uniform on the sphere), i.e. sqrt(C_W q0 n) g/|g|.
 
     The bias draw comes first, then the n normals of W x.
     """

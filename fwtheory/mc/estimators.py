@@ -1,7 +1,7 @@
 """Estimators with honest errors: U-statistics, block jackknife, width fits.
 
 Single input, layer l, neurons i != k, n = n_{l-1} (``fwtheory.quantities``,
-../shared/theory.md Sec. 1.4-1.10). Each network contributes per-layer neuron
+docs/conventions.md). Each network contributes per-layer neuron
 means and pair means over all ordered pairs i != k (``_kernels.STAT_NAMES``);
 over N independent networks
 

@@ -1,6 +1,6 @@
 """Public Monte Carlo entry point: :func:`simulate` and its :class:`Simulation` result.
 
-What is simulated (../shared/theory.md Sec. 1.1, 1.9, 2.2): N independent
+What is simulated (docs/conventions.md; PDLT Ch. 4 and 8): N independent
 networks of the given :class:`~fwtheory.network.Network`, one input
 x = sqrt(q0) (1, ..., 1) in R^{n0}, every layer l = 1..L:
 

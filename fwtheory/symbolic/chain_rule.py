@@ -21,7 +21,7 @@ derivative nodes. The joined nodes of each connected component form a layer-l
 object, identified by its shape: two first derivatives = Hhat, a Hessian with two
 first derivatives = dHhat, a third derivative with three = ddIHhat, two Hessians
 joined once, each with a first derivative = ddIIHhat. The result is the forward
-equation of the object (e.g. theory.md Sec. 1.9 for the NTK), as terms over
+equation of the object (e.g. PDLT Ch. 8 for the NTK), as terms over
 layer-(l+1) weights, biases, single-neuron functions and layer-l objects.
 """
 

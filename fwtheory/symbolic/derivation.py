@@ -2,7 +2,8 @@
 
 The derivation follows PDLT (arXiv:2106.10165) Ch. 4 and 8, step by step:
 
-1. **Layer map** (theory.md Sec. 1.1 and the NTK forward equation, Sec. 1.9):
+1. **Layer map** (PDLT eqs. (4.2)-(4.4) and the NTK forward equation of Ch. 8;
+   docs/conventions.md):
 
        z_i      = b_i + sum_j W_ij s_j                                 (s = sigma(z^(l)))
        Hhat_ik  = delta_ik [lambda_b + (lambda_W/n) sum_j s_j^2]
@@ -38,7 +39,7 @@ from ..errors import ParameterError
 from .chain_rule import FieldTerm, expand_field
 from .effective import EPS, add_powers, layer_expectation, truncate
 from .ensembles import get_ensemble, n
-from .symbols import C_W, C_b, CORRELATOR_SYMBOLS, GaussianMoment, q0
+from .symbols import C_W, C_b, CORRELATOR_SYMBOLS, GaussianMoment, correlator_latex, q0
 
 NAMES = ("K", "G1", "V", "Theta", "Theta1", "D", "F", "A", "B", "P", "Q", "R", "S", "T", "U")
 
@@ -288,9 +289,20 @@ class Recursion:
         return f"{self.name}^(l+1) = {sympy.sstr(self.expr)}"
 
     def latex(self):
-        lhs = {"G1": r"G^{\{1\}}", "Theta": r"\Theta", "Theta1": r"\Theta^{\{1\}}"}.get(
-            self.name, self.name)
-        return r"%s^{(\ell+1)} = %s" % (lhs, sympy.latex(self.expr))
+        r"""LaTeX in PDLT's notation: the layer superscript (\ell+1) on the left,
+        (\ell) on every layer-l correlator on the right, and the Gaussian
+        expectations taken at K^{(\ell)}, e.g.
+        ``V^{(\ell+1)} = ... + (\partial_K \langle \sigma^{2} \rangle_{K^{(\ell)}})^{2} C_{W}^{2} V^{(\ell)} + ...``."""
+        return r"%s = %s" % (correlator_latex(self.name, r"\ell+1"), self.latex_rhs())
+
+    def latex_rhs(self):
+        """LaTeX of the right-hand side alone (see :meth:`latex`)."""
+        from sympy.printing.latex import LatexPrinter
+
+        names = {sym: correlator_latex(k) for k, sym in CORRELATOR_SYMBOLS.items()}
+        printer = LatexPrinter({"symbol_names": names})
+        printer.gaussian_moment_kernel = r"K^{(\ell)}"
+        return printer.doprint(self.expr)
 
 
 @lru_cache(maxsize=None)

@@ -2,7 +2,7 @@
 
 At layer l the preactivations z_j and the NTK entries Hhat_{jk} are, to
 O(1/n), a nearly-Gaussian family fixed by its first cumulants
-(PDLT arXiv:2106.10165 Ch. 4 and 8; ../shared/theory.md Sec. 1.5, 1.6, 1.10):
+(PDLT arXiv:2106.10165 Ch. 4 and 8; normalizations in docs/conventions.md):
 
     kappa(z_a, z_b)            = delta_ab (K + G1/n)
     kappa(z_a, z_b, z_c, z_d)  = (V/n) (delta_ab delta_cd + delta_ac delta_bd + delta_ad delta_bc)
@@ -13,7 +13,7 @@ O(1/n), a nearly-Gaussian family fixed by its first cumulants
 with dH = Hhat - E[Hhat]; all other connected correlators are O(1/n^2).
 Expectations of products of single-neuron functions f_a(z_a) at *distinct*
 neurons a then follow by Gaussian integration by parts, with the identities
-(theory.md Sec. 1.2) <f''>_K = 2 d<f>/dK, <f''''>_K = 4 d^2<f>/dK^2 and
+(docs/conventions.md, "Gaussian expectations") <f''>_K = 2 d<f>/dK, <f''''>_K = 4 d^2<f>/dK^2 and
 <f'>_K = <z f>_K / K:
 
     E[prod_a f_a]        = prod <f_a> + (1/n) [ sum_a (G1 d<f_a> + (V/2) d^2<f_a>) prod_{b!=a} <f_b>
@@ -22,8 +22,8 @@ neurons a then follow by Gaussian integration by parts, with the identities
     E[dH_ab prod f]      = (1/n) F <z f_a><z f_b> / K^2 prod_{c!=a,b} <f_c>        (a != b)
     E[dH dH prod f]      = kappa(dH, dH) prod <f>
 
-(the first line is the finite-width expansion of Les Houches Thm 4.2 quoted
-in theory.md Sec. 1.6). Single-neuron functions are monomials in sigma,
+(the first line is the finite-width expansion of Bahri, Hanin et al., Les
+Houches lectures arXiv:2309.01592, Thm 4.2). Single-neuron functions are monomials in sigma,
 sigma', sigma'', sigma''' and z at the neuron, so every expectation is a
 polynomial in :class:`~fwtheory.symbolic.symbols.GaussianMoment` symbols.
 """

@@ -16,8 +16,8 @@ over pair partitions p (rows) and q (columns)?
   where Wg depends only on the coset type of (p, q) (the half-lengths of the
   loops of the graph p u q). Wg is computed here, exactly in n, as the inverse
   of the Gram matrix G(p, q) = n^{#loops(p, q)} restricted to class functions
-  (../shared/theory.md Sec. 3 lists the degree-4 and degree-6 values, which the
-  tests check).
+  (the tests check the degree-4, -6 and -8 values against Collins and Sniady,
+  CMP 264 (2006) 773, and the test table of the haarpy package).
 """
 
 __all__ = [

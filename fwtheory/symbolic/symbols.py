@@ -5,12 +5,12 @@
   normalizations of :mod:`fwtheory.quantities`);
 * :class:`GaussianMoment`: the symbol for
   d^k/dK^k < sigma^a sigma'^b sigma''^c sigma'''^e z^d >_K, the Gaussian
-  expectation at the layer-l kernel K (../shared/theory.md Sec. 1.2).
+  expectation at the layer-l kernel K (PDLT eq. (4.25); docs/conventions.md).
 """
 
 __all__ = [
     "C_b", "C_W", "lambda_b", "lambda_W", "q0", "CORRELATOR_SYMBOLS", "GaussianMoment",
-    "moment", "moments_in",
+    "moment", "moments_in", "correlator_latex",
 ]
 
 import re
@@ -40,6 +40,18 @@ CORRELATOR_SYMBOLS = {
     "T": sympy.Symbol("T", real=True),
     "U": sympy.Symbol("U", real=True),
 }
+
+# LaTeX of a correlator: (base, start of the superscript); PDLT writes the 1/n
+# corrections of K and Theta as G^{\{1\}(l)} and Theta^{\{1\}(l)}
+_CORRELATOR_LATEX = {"G1": ("G", r"\{1\}"), "Theta": (r"\Theta", ""), "Theta1": (r"\Theta", r"\{1\}")}
+
+
+def correlator_latex(name, layer=r"\ell"):
+    r"""LaTeX of correlator ``name`` at ``layer`` with PDLT's layer superscript,
+    e.g. ``V^{(\ell)}``, ``G^{\{1\}(\ell+1)}``."""
+    base, start = _CORRELATOR_LATEX.get(name, (name, ""))
+    return "%s^{%s(%s)}" % (base, start, layer)
+
 
 _FACTORS = ("s", "t", "u", "v", "z")  # sigma, sigma', sigma'', sigma''', z
 _LATEX = (r"\sigma", r"\sigma'", r"\sigma''", r"\sigma'''", "z")
@@ -92,7 +104,10 @@ class GaussianMoment(sympy.Symbol):
         return f"dK[{body}]" if self.dk == 1 else f"dK{self.dk}[{body}]"
 
     def _latex(self, printer):
-        body = r"\langle %s \rangle_K" % self._monomial(_LATEX, True)
+        # the kernel of the expectation: "K", or "K^{(\ell)}" when printed by
+        # fwtheory.symbolic.Recursion.latex (the printer carries the attribute)
+        kernel = getattr(printer, "gaussian_moment_kernel", "K")
+        body = r"\langle %s \rangle_{%s}" % (self._monomial(_LATEX, True), kernel)
         if self.dk == 0:
             return body
         if self.dk == 1:

@@ -77,8 +77,8 @@ def validate(quick=True, out_dir=DEFAULT_OUT_DIR, seed=0, only=None, verbose=Tru
     Parameters
     ----------
     quick : bool
-        Reduced sizes (all five in ~15 s on 2 idle cores) instead of the full
-        run (~70 s; sizes and timings on the documentation's validation page).
+        Reduced sizes (all five in about 12 s on 2 idle cores) instead of the
+        full run (about 60 s; sizes and timings in docs/validation.md).
     out_dir : path
         Directory for ``v<k>_<name>.json``/``.png`` and ``validation_summary.json``
         (created if missing).

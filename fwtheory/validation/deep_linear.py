@@ -1,7 +1,7 @@
 """Claim 1: deep linear networks have an exactly known finite-width fourth moment.
 
-PDLT (Roberts, Yaida, Hanin; arXiv:2106.10165) eqs. (3.21)-(3.25), theory.md
-Sec. 1.3 and Sec. 8 item 1: for sigma(z) = z, C_b = 0 and hidden widths n,
+PDLT (Roberts, Yaida, Hanin; arXiv:2106.10165) Sec. 3.3, eqs. (3.21)-(3.25)
+(docs/references.md item 1): for sigma(z) = z, C_b = 0 and hidden widths n,
 
     E[(z_i^(l))^2]                      = C_W^l q0                  (exact)
     E[(z_i^(l))^4] / (3 E[(z_i^(l))^2]^2) = (1 + 2/n)^(l-1)          (exact)
@@ -28,7 +28,7 @@ CLAIM = 1
 STEM = "v1_deep_linear"
 TITLE = "deep linear exact finite-width moments (PDLT eq. 3.25)"
 SOURCES = ["Roberts, Yaida, Hanin, The Principles of Deep Learning Theory, arXiv:2106.10165, "
-           "Sec. 3.3, eqs. (3.21)-(3.25)", "../shared/theory.md Sec. 1.3, Sec. 8 item 1"]
+           "Sec. 3.3, eqs. (3.21)-(3.25)"]
 QUICK = dict(widths=[4, 10], depth=6, samples=60000, C_W=1.0, input_norm=1.0, z=4.0)
 FULL = dict(widths=[4, 10], depth=8, samples=400000, C_W=1.0, input_norm=1.0, z=4.0)
 

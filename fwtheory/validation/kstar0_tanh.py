@@ -3,7 +3,7 @@
 At criticality (C_b = 0, C_W = 1) the tanh kernel flows to zero as
 K^(l) ~ 1/(-a_1 l) with a_1 = sigma_3/sigma_1 + (3/4)(sigma_2/sigma_1)^2 = -2,
 so K ~ 1/(2l), and the four-point vertex grows as V/K^2 -> (2/3) l
-(PDLT arXiv:2106.10165 Sec. 5.3.3 and 5.4.2; theory.md Sec. 1.7, 1.8, Sec. 8
+(PDLT arXiv:2106.10165 Sec. 5.3.3 and 5.4.2; docs/conventions.md, docs/references.md
 item 5). :func:`fwtheory.kstar0_asymptotics` derives these leading forms (and
 G1 -> 1/(3 a_1) = -1/6, Theta -> lambda_W/2, F/(K Theta) -> l/4,
 B/Theta^2 -> l/3) by a power-law balance of the derived recursions; D, A and
@@ -29,8 +29,7 @@ from ._paths import DEFAULT_OUT_DIR
 CLAIM = 3
 STEM = "v3_kstar0_tanh"
 TITLE = "K*=0 asymptotics for tanh: K ~ 1/(2l), V/K^2 -> (2/3) l"
-SOURCES = ["Roberts, Yaida, Hanin, arXiv:2106.10165, Sec. 5.3.3 (K* = 0 class) and 5.4.2",
-           "../shared/theory.md Sec. 1.7, 1.8, Sec. 8 item 5"]
+SOURCES = ["Roberts, Yaida, Hanin, arXiv:2106.10165, Sec. 5.3.3 (K* = 0 class) and 5.4.2"]
 QUICK = dict(depth=10000, width=64)
 FULL = dict(depth=100000, width=64)
 # quantity -> (how to get it from a Prediction, how to get it from Asymptotics)

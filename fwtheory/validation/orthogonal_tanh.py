@@ -4,7 +4,7 @@ Day, Kahn, Roberts (arXiv:2310.07765, abstract): tanh networks at criticality
 with Haar-orthogonal weights have leading-order preactivation fluctuations that
 are independent of depth, and all NTK correlators saturate at a depth of ~20,
 whereas with Gaussian weights they grow linearly. In fwtheory's normalization
-(:mod:`fwtheory.quantities`; theory.md Sec. 2.3, 2.4): orthogonal V/K^2 -> -2,
+(:mod:`fwtheory.quantities`; derived, docs/references.md item 6): orthogonal V/K^2 -> -2,
 F/(K Theta) -> -2/3, B/Theta^2, D/(K Theta), A/Theta^2 peak within the first
 few layers and decay; Gaussian V/K^2 ~ (2/3) l, F/(K Theta) ~ l/4,
 B/Theta^2 ~ l/3 (PDLT arXiv:2106.10165 Sec. 5.4.2).
@@ -12,7 +12,7 @@ B/Theta^2 ~ l/3 (PDLT arXiv:2106.10165 Sec. 5.4.2).
 Setting: tanh, C_b = 0, C_W = 1, lambda_b = 0, lambda_W = 1, q0 = 1, square
 layers, the first layer of the same ensemble as the others (orthogonal first
 layer: V^(1)/K^2 = -2 exactly at leading order). Which first layer Day et al.
-use is not known here (theory.md Sec. 10).
+use is not known here (docs/unverified.md).
 
 Pass criteria (theory to depth L, Monte Carlo to depth L_mc):
 
@@ -49,7 +49,7 @@ TITLE = "orthogonal tanh: V/K^2 -> -2, NTK correlators saturate near depth 20"
 SOURCES = ["Day, Kahn, Roberts, Feature Learning and Generalization in Deep Networks with Orthogonal "
            "Weights, arXiv:2310.07765 (MLST 2025)",
            "Roberts, Yaida, Hanin, arXiv:2106.10165, Sec. 5.4.2 (Gaussian growth)",
-           "../shared/theory.md Sec. 2.2-2.4, Sec. 8 item 6"]
+           "Collins, Sniady, CMP 264 (2006) 773 (orthogonal Weingarten calculus)"]
 QUICK = dict(theory_depth=200, width=64, mc_widths=[32, 64], mc_depth=20, samples=1000, z=4.0,
              mc_layers=[2, 3, 5, 10, 15, 20])
 FULL = dict(theory_depth=1000, width=64, mc_widths=[32, 64], mc_depth=30, samples=4000, z=4.0,

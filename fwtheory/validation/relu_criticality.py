@@ -1,8 +1,8 @@
 """Claim 2: ReLU at criticality, V/K^2 = 5(l-1) and the NTK table.
 
 ReLU, C_b = 0, C_W = 2 (critical), lambda_b = 0, lambda_W = 1, q0 = 1, Gaussian
-weights, equal widths (PDLT arXiv:2106.10165 Sec. 5.2, 5.4.1; theory.md
-Sec. 1.8, 1.10 and Sec. 8 items 4 and 7):
+weights, equal widths (PDLT arXiv:2106.10165 Sec. 5.2, 5.4.1; values of
+docs/references.md items 4 and 7):
 
     K = 2,  Theta = l,  V/K^2 = 5(l-1),  F/(K Theta) = l-1,  D/(K Theta) = 3(l-1),
     B/Theta^2 = (l-1)(2l-1)/(3l),  A/Theta^2 -> 7l/3,  (A+2B)/Theta^2 -> 11l/3,
@@ -11,7 +11,7 @@ Sec. 1.8, 1.10 and Sec. 8 items 4 and 7):
 Theory, three ways: the closed forms above are checked symbolically against
 :func:`fwtheory.scale_invariant_solution` (sympy solution of the derived
 recursions), whose values must equal :func:`fwtheory.predict` (the numeric
-recursion) at every layer to 1e-9 (relative to the largest value), and the sheet's table values must be
+recursion) at every layer to 1e-9 (relative to the largest value), and the reference table values must be
 reproduced. Monte Carlo: :func:`fwtheory.simulate` at several widths, width
 extrapolated per layer (X(n) = c0 + c1/n); each ratio's c0 must lie within
 4 SE of the theory at every layer l >= 2 (layer 1 is exact: zero fluctuations).
@@ -28,7 +28,7 @@ CLAIM = 2
 STEM = "v2_relu_criticality"
 TITLE = "ReLU at criticality: V/K^2 = 5(l-1) and the NTK table"
 SOURCES = ["Roberts, Yaida, Hanin, arXiv:2106.10165, Sec. 5.2 and 5.4.1 (scale-invariant class)",
-           "../shared/theory.md Sec. 1.8, 1.10 (closed-form table), Sec. 8 items 4 and 7",
+           "Roberts, Yaida, Hanin, arXiv:2106.10165, Ch. 8-9 (NTK fluctuations D, F, A, B)",
            "Bahri, Hanin et al., Les Houches lectures arXiv:2309.01592, Thm 4.2 (kappa_4 ~ C L/n)"]
 QUICK = dict(theory_depth=50, widths=[16, 32, 64], mc_depth=4, samples=4000, z=4.0)
 FULL = dict(theory_depth=200, widths=[24, 48, 96], mc_depth=5, samples=6000, z=4.0)
@@ -75,7 +75,7 @@ def run(quick=True, out_dir=DEFAULT_OUT_DIR, seed=0, verbose=True):
     rep = Report(CLAIM, STEM, TITLE, SOURCES, quick, seed, P, out_dir, verbose)
     zmax = P["z"]
 
-    # ---- theory: closed forms, exact solution == predict, sheet table
+    # ---- theory: closed forms, exact solution == predict, reference table
     sol, exact_ok, slopes, forms = _closed_forms()
     Lt = P["theory_depth"]
     net = Network("relu", depth=Lt, width=64, C_W=2.0)

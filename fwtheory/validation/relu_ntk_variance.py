@@ -7,14 +7,14 @@ Gaussian weights, hidden width n), against beta = (l - 1)/n, the sum of
 1/n_i over the l - 1 random hidden layers below H^(l) (Hanin-Nica's
 beta = sum_i 1/n_i; the NTK of layer 1 is deterministic).
 
-* Leading order (PDLT normalization; theory.md Sec. 1.10, Sec. 8 item 7):
+* Leading order (PDLT normalization; docs/conventions.md, docs/references.md item 7):
   R = (A + 2B)/(n Theta^2) + O(1/n^2), and for ReLU exactly
   (A + 2B)/Theta^2 = (l-1)(11l-4)/(3l) -> 11 l/3, so R ~ (11/3) beta.
 * Hanin & Nica (arXiv:1909.05989, appendix "Overall Scaling"):
   E[K_N^2]/E[K_N]^2 ~ exp(5 beta) up to beta-dependent prefactors, i.e.
   1 + R grows exponentially with rate 5 when beta is not small. Their
   normalization (treatment of biases and of the output layer) is not
-  reconstructed here (theory.md Sec. 4.1), so only the *direction* of the
+  reconstructed here (docs/unverified.md), so only the *direction* of the
   departure and the growth rate are compared, never the value 5 as a slope
   of R against beta (the O(beta) coefficient in this normalization is 11/3).
 
@@ -60,7 +60,8 @@ TITLE = "ReLU NTK variance at larger L/n vs exp(5 beta) (Hanin-Nica)"
 SOURCES = ["Hanin, Nica, Finite Depth and Width Corrections to the Neural Tangent Kernel, "
            "arXiv:1909.05989 (ICLR 2020), appendix 'Overall Scaling'",
            "Roberts, Yaida, Hanin, arXiv:2106.10165, Ch. 8-9 (NTK fluctuations A, B)",
-           "../shared/theory.md Sec. 1.10, 4.1, 4.2, Sec. 8 items 7 and 10"]
+           "Hanin, Nica, Products of Many Large Random Matrices and Gradients in Deep Neural "
+           "Networks, arXiv:1812.05994 (CMP 2020)"]
 QUICK = dict(small_widths=[16, 32, 64], small_depth=4, small_samples=4000,
              large_widths=[16], beta_max=0.5, large_samples=40000, z=4.0, hn_rate=5.0)
 FULL = dict(small_widths=[24, 48, 96], small_depth=5, small_samples=8000,
@@ -164,7 +165,7 @@ def run(quick=True, out_dir=DEFAULT_OUT_DIR, seed=0, verbose=True):
     rep.results = {"small_beta": small, "large_beta": {str(n): v for n, v in large.items()},
                    "leading_order_slope": "(A+2B)/Theta^2 = (l-1)(11l-4)/(3l) -> 11 l/3 (ReLU, exact)"}
     rep.notes.append("The exp(5 beta) curve is Hanin-Nica's growth law without its prefactors; "
-                     "it is drawn for the direction and rate of growth only (theory.md Sec. 4.1).")
+                     "it is drawn for the direction and rate of growth only (arXiv:1909.05989).")
 
     # ---- figure
     fig, axes = new_figure(1, 2, (12, 4.6))
