@@ -352,7 +352,7 @@ def _draw_chunk(plan, c):
     for l in range(1, L):
         B[:, l - 1] = draw_biases(rng, net.C_b, (C, n))
         R = draw_weight_normals(rng, net.ensemble, C, n)
-        if net.ensemble == "gaussian":
+        if net.ensemble != "orthogonal":     # i.i.d. ensembles: standardized entries
             np.multiply(R, math.sqrt(net.C_W / n), out=W[:, l - 1])
         else:
             O = np.empty((C, n, n))
@@ -425,8 +425,10 @@ def simulate_descendants(network, samples, seed, pairs=8, input_norm=1.0, widths
     Parameters
     ----------
     network : Network
-        Architecture, initialization and ensemble (hidden layers square; an
-        orthogonal first layer needs ``input_dim == width``).
+        Architecture, initialization and ensemble (gaussian, orthogonal,
+        uniform or rademacher; hidden layers square; an orthogonal first layer
+        needs ``input_dim == width``). Residual networks are refused
+        (ParameterError naming ``residual``).
     samples : int >= 2
         Independent networks (per width).
     seed : int >= 0
@@ -465,6 +467,10 @@ def simulate_descendants(network, samples, seed, pairs=8, input_norm=1.0, widths
         raise ParameterError("network", f"must be a fwtheory.Network, got {type(network).__name__}")
     samples = check_int("samples", samples, lower=2)
     seed = check_int("seed", seed, lower=0)
+    if network.residual is not None:
+        raise ParameterError("residual", "the descendant sampler does not support residual networks "
+                                         f"(residual={network.residual:g}); use simulate() for K and the "
+                                         "NTK of residual networks, or residual=None")
     pairs = check_int("pairs", pairs, lower=1)
     input_norm = check_real("input_norm", input_norm, lower=0.0)
 
