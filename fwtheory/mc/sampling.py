@@ -9,7 +9,17 @@ x = sqrt(q0) (1, ..., 1) in R^{n0}, every layer l = 1..L:
     H^(l+1)_{i1 i2} = delta_{i1 i2} [lambda_b + lambda_W (1/n_l) sum_j sigma_j^2]
                       + sum_{j1 j2} W_{i1 j1} W_{i2 j2} sigma'_{j1} sigma'_{j2} H^(l)_{j1 j2}
 
-(the full n x n NTK matrix). From each network's neuron means and pair means
+(the full n x n NTK matrix). Weight ensembles: Gaussian, Haar-orthogonal,
+i.i.d. uniform and i.i.d. Rademacher (:mod:`fwtheory.mc.ensembles`); the NTK
+equation does not depend on the weight law. Residual networks
+(``Network(residual=gamma)``, PDLT appendix B) use, for l >= 1,
+
+    z^(l+1) = z^(l) + gamma (b + W sigma(z^(l)))
+    H^(l+1) = A H^(l) A^T + gamma^2 delta_{i1 i2} [lambda_b + lambda_W (1/n_l) sum_j sigma_j^2],
+    A = I + gamma W diag(sigma'(z^(l)))
+
+and G1, Theta1 are measured against the residual infinite-width recursions
+(:func:`residual_infinite_width`). From each network's neuron means and pair means
 (i != k) the estimators of :mod:`fwtheory.mc.estimators` give the correlators
 of :mod:`fwtheory.quantities` (same names and normalizations as ``predict``)
 with delete-one-block jackknife errors over networks.
@@ -340,8 +350,12 @@ def simulate(network, samples, seed, widths=None, input_norm=1.0, progress=None)
     Parameters
     ----------
     network : Network
-        Architecture, initialization and ensemble (hidden layers square; an
-        orthogonal first layer needs ``input_dim == width``).
+        Architecture, initialization and ensemble ("gaussian", "orthogonal",
+        "uniform", "rademacher"; hidden layers square; an orthogonal first layer
+        needs ``input_dim == width``), optionally residual (``residual=gamma``).
+        The uniform and Rademacher first layers draw the weights explicitly
+        (their law is not rotation invariant); the Gaussian and orthogonal
+        random streams are those of earlier versions.
     samples : int >= 2
         Independent networks (per width).
     seed : int >= 0
