@@ -23,7 +23,7 @@ all equal to ``width``; the input dimension ``input_dim`` (n0) defaults to
 lambda_W / n_{l-1} for every weight of layer l.
 """
 
-__all__ = ["Network", "ENSEMBLES"]
+__all__ = ["Network", "ENSEMBLES", "DERIVED_ENSEMBLES"]
 
 from dataclasses import dataclass, replace
 
@@ -31,6 +31,7 @@ from .activations import Activation, get_activation
 from .errors import ParameterError, check_int, check_real
 
 ENSEMBLES = ("gaussian", "orthogonal", "uniform", "rademacher")
+DERIVED_ENSEMBLES = ("gaussian", "orthogonal")    # those predict() has recursions for (simulate(): all)
 
 
 def _ensemble(name, value):

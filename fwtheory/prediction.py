@@ -24,7 +24,7 @@ from functools import lru_cache
 import numpy as np
 
 from .errors import NumericalError, ParameterError, check_int, check_real
-from .network import Network
+from .network import DERIVED_ENSEMBLES, Network
 from .quantities import ALL_CORRELATORS, FLUCTUATIONS, ratio_values
 
 
@@ -183,9 +183,6 @@ def predict(network, input_norm=1.0, precision="float64", dps=30):
     if precision == "mpmath":
         return _predict_mpmath(network, q0, dps)
     return _predict_float(network, q0)
-
-
-DERIVED_ENSEMBLES = ("gaussian", "orthogonal")
 
 
 def _refuse_underived(network):
