@@ -80,13 +80,20 @@ def test_cli_simulate_new_options(capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["network"]["ensemble"] == "rademacher" and out["network"]["first_layer"] == "uniform"
     assert out["network"]["residual"] == 0.5
-    assert main(args[:-1] + ["--descendants"]) == 2
-    assert "residual" in capsys.readouterr().err
+    assert main(args + ["--descendants"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["descendants"]["network"]["residual"] == 0.5
 
 
-def test_descendants_refuse_residual_and_run_new_ensembles():
-    with pytest.raises(ParameterError, match="^residual"):
-        simulate_descendants(Network("tanh", depth=2, width=4, residual=0.5), samples=4, seed=0)
+def test_descendants_run_residual_networks_and_new_ensembles():
+    net = Network("tanh", depth=3, width=4, residual=0.5, ensemble="uniform")
+    sim = simulate_descendants(net, samples=20, seed=0)
+    assert np.all(np.isfinite(sim.values["P"])) and sim.to_dict()["network"]["residual"] == 0.5
+    # K and Theta of the descendant sampler agree with simulate's (independent streams)
+    ref = simulate(net, samples=400, seed=1)
+    big = simulate_descendants(net, samples=400, seed=2)
+    for key in ("K", "Theta"):
+        _within(big.values[key], np.hypot(big.errors[key], ref.errors[key]), ref.values[key])
     sim = simulate_descendants(Network("tanh", depth=2, width=4, ensemble="rademacher"), samples=20, seed=0)
     assert np.all(np.isfinite(sim.values["P"]))
 

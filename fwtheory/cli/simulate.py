@@ -72,11 +72,6 @@ def run(args):
     from ..mc import simulate
 
     net = network_from_args(args)
-    if args.descendants and net.residual is not None:     # refuse before the main run, not after it
-        from ..errors import ParameterError
-
-        raise ParameterError("residual", "--descendants does not support residual networks yet; "
-                                         "drop --descendants or --residual")
     widths = _widths(args.widths)
     total = args.samples * (len(set(widths)) if widths else 1)
     with ProgressBar(total, label="simulate", delay=2.0) as bar:
