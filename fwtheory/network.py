@@ -10,9 +10,11 @@ uniform on [-a, a], a = sqrt(3 C_W / n_{l-1}); i.i.d. Rademacher
 +-sqrt(C_W / n_{l-1})), or W = sqrt(C_W) O with O Haar-orthogonal (square
 layers only). Biases are Gaussian in every ensemble.
 
-With ``residual=gamma`` (PDLT appendix B, "residual learning"; the convention
-there with the residual weight xi = 1 and gamma in front of the block), the
-hidden layers are residual blocks around the identity:
+With ``residual=gamma`` (residual MLPs as in PDLT appendix B, "residual
+learning", which weights the block and the shortcut separately; here the
+shortcut weight is 1 and gamma weights the block; PDLT's own letters for the
+two weights are not used here), the hidden layers are residual blocks around
+the identity:
 
     z^(l+1)_i = z^(l)_i + gamma [b^(l+1)_i + sum_j W^(l+1)_ij sigma(z^(l)_j)],  l >= 1
 

@@ -294,7 +294,7 @@ def residual_infinite_width(network, input_norm=1.0):
 
     With z^(l+1) = z^(l) + gamma (b + W sigma(z^(l))) the cross terms between
     z^(l) and the new block vanish in expectation (W is independent of layer l
-    and has mean zero), so (PDLT appendix B, with xi = 1)
+    and has mean zero), so (cf. PDLT appendix B; shortcut weight 1, block weight gamma)
 
         K^(l+1)     = K^(l) + gamma^2 (C_b + C_W <sigma^2>_K)
         Theta^(l+1) = (1 + gamma^2 C_W <sigma'^2>_K) Theta^(l)
