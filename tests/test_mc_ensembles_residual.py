@@ -367,7 +367,8 @@ def test_simulate_width_scan_reports_both_models():
 
     from fwtheory._io import dumps_json
 
-    sim = simulate(Network("tanh", depth=3, width=4, ensemble="uniform"), samples=60, seed=0, widths=[4, 6, 8])
+    net = Network("tanh", depth=3, width=4, ensemble="uniform")
+    sim = simulate(net, samples=60, seed=0, widths=[4, 6, 8])
     ex = sim.extrapolation
     assert set(ex.model["K"]) <= {2, 3} and ex.fits["K"]["quadratic"] is not None
     chosen = np.where(ex.model["V"] == 3, ex.fits["V"]["quadratic"]["c0"], ex.fits["V"]["linear"]["c0"])

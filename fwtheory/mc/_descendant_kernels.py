@@ -267,10 +267,14 @@ def network_descendant_stats(W, z, D, pairs, lam_b, lam_W, n0, q0, out,
                         ti = tvec[lp, p, j]
                         tk = tvec[lp, P + p, j]
                         sj = rg * s0[j]
-                        dd[_II * P + p, j] += rg * (d2[j] * za * ti + d1[j] * (c_ii * sj + ddW[_II * P + p, j]))
-                        dd[_IK * P + p, j] += rg * (d2[j] * zb * ti + d1[j] * (c_ik * sj + ddW[_IK * P + p, j]))
-                        dd[_KI * P + p, j] += rg * (d2[j] * za * tk + d1[j] * (c_ik * sj + ddW[_KI * P + p, j]))
-                        dd[_KK * P + p, j] += rg * (d2[j] * zb * tk + d1[j] * (c_kk * sj + ddW[_KK * P + p, j]))
+                        dd[_II * P + p, j] += rg * (d2[j] * za * ti
+                                                     + d1[j] * (c_ii * sj + ddW[_II * P + p, j]))
+                        dd[_IK * P + p, j] += rg * (d2[j] * zb * ti
+                                                     + d1[j] * (c_ik * sj + ddW[_IK * P + p, j]))
+                        dd[_KI * P + p, j] += rg * (d2[j] * za * tk
+                                                     + d1[j] * (c_ik * sj + ddW[_KI * P + p, j]))
+                        dd[_KK * P + p, j] += rg * (d2[j] * zb * tk
+                                                     + d1[j] * (c_kk * sj + ddW[_KK * P + p, j]))
                     continue
                 for j in range(n):
                     za = ze[_A * P + p, j]

@@ -222,7 +222,8 @@ def network_stats_numpy(W, z, D, pairs, lambda_b, lambda_W, input_dim, q0, gamma
         delta[t, 1, rows, k] = 1.0
         for lp in range(t, 0, -1):                        # layer lp+1 -> lp (0-based)
             tvec[lp] = delta[lp] @ W[lp - 1]
-            delta[lp - 1] = D[lp - 1, 1] * tvec[lp] if res is None else delta[lp] + res * D[lp - 1, 1] * tvec[lp]
+            step = D[lp - 1, 1] * tvec[lp]
+            delta[lp - 1] = step if res is None else delta[lp] + res * step
         # -- Taylor mode: coefficients [a, b, ab, bb, abb] of z^(l') and the s-tangents
         Z = np.zeros((t + 1, 5, P, n))
         ds = np.zeros((t + 1, 2, P, n))                   # d s^(l'-1) along g_i, g_k
