@@ -64,7 +64,8 @@ import numpy as np
 
 from ._io import format_table
 from .errors import FwtheoryError, NumericalError, ParameterError, check_int, check_real
-from .network import ENSEMBLES, Network
+from .network import DERIVED_ENSEMBLES as ENSEMBLES   # the ensembles predict() has recursions for
+from .network import Network
 from .quantities import RATIOS
 
 BAND = 0.05                  # "within 5%" of the asymptote (or of the peak, for decay)

@@ -234,6 +234,9 @@ def infinite_width(network, input_norm=1.0):
     """
     if not isinstance(network, Network):
         raise ParameterError("network", f"must be a fwtheory.Network, got {type(network).__name__}")
+    if getattr(network, "residual", None) is not None:
+        raise ParameterError("residual", "infinite_width() does not yet provide the residual recursions; "
+                                         "simulate() supports residual networks")
     q0 = check_real("input_norm", input_norm, lower=0.0)
     L, act = network.depth, network.activation
     C_b, C_W, lam_b, lam_W = network.C_b, network.C_W, network.lambda_b, network.lambda_W
@@ -308,6 +311,9 @@ def kernel_matrix(network, gram):
     """
     if not isinstance(network, Network):
         raise ParameterError("network", f"must be a fwtheory.Network, got {type(network).__name__}")
+    if getattr(network, "residual", None) is not None:
+        raise ParameterError("residual", "kernel_matrix() does not yet provide the residual recursions; "
+                                         "simulate() supports residual networks")
     G = gauss._check_cov(gram, name="gram")
     m, L, act = G.shape[0], network.depth, network.activation
     C_b, C_W, lam_b, lam_W = network.C_b, network.C_W, network.lambda_b, network.lambda_W

@@ -5,21 +5,35 @@ Conventions (PDLT arXiv:2106.10165 eqs. (4.2)-(4.4) and Ch. 7-8; docs/convention
     z^(1)_i   = b^(1)_i + sum_j W^(1)_ij x_j
     z^(l+1)_i = b^(l+1)_i + sum_j W^(l+1)_ij sigma(z^(l)_j)
 
-with E[b b] = C_b, E[W_ij W_ij] = C_W / n_{l-1} (Gaussian ensemble), or
-W = sqrt(C_W) O with O Haar-orthogonal (square layers only). Hidden widths are
+with E[b b] = C_b, E[W_ij W_ij] = C_W / n_{l-1} (Gaussian ensemble; i.i.d.
+uniform on [-a, a], a = sqrt(3 C_W / n_{l-1}); i.i.d. Rademacher
++-sqrt(C_W / n_{l-1})), or W = sqrt(C_W) O with O Haar-orthogonal (square
+layers only). Biases are Gaussian in every ensemble.
+
+With ``residual=gamma`` (residual MLPs as in PDLT appendix B, "residual
+learning", which weights the block and the shortcut separately; here the
+shortcut weight is 1 and gamma weights the block; PDLT's own letters for the
+two weights are not used here), the hidden layers are residual blocks around
+the identity:
+
+    z^(l+1)_i = z^(l)_i + gamma [b^(l+1)_i + sum_j W^(l+1)_ij sigma(z^(l)_j)],  l >= 1
+
+(layer 1 unchanged). ``residual=None`` is the plain MLP (not gamma = 0, which
+is the network that copies z^(1) to every layer). Hidden widths are
 all equal to ``width``; the input dimension ``input_dim`` (n0) defaults to
 ``width``. The NTK learning-rate tensor is lambda_b for every bias and
 lambda_W / n_{l-1} for every weight of layer l.
 """
 
-__all__ = ["Network", "ENSEMBLES"]
+__all__ = ["Network", "ENSEMBLES", "DERIVED_ENSEMBLES"]
 
 from dataclasses import dataclass, replace
 
 from .activations import Activation, get_activation
 from .errors import ParameterError, check_int, check_real
 
-ENSEMBLES = ("gaussian", "orthogonal")
+ENSEMBLES = ("gaussian", "orthogonal", "uniform", "rademacher")
+DERIVED_ENSEMBLES = ("gaussian", "orthogonal")    # those predict() has recursions for (simulate(): all)
 
 
 def _ensemble(name, value):
@@ -49,11 +63,18 @@ class Network:
     lambda_b, lambda_W : float
         NTK learning rates (>= 0) of biases and of weights (per weight
         lambda_W / n_{l-1}).
-    ensemble : {"gaussian", "orthogonal"}
-        Weight ensemble of layers 2..L.
-    first_layer : {"gaussian", "orthogonal"}, optional
+    ensemble : {"gaussian", "orthogonal", "uniform", "rademacher"}
+        Weight ensemble of layers 2..L (uniform: i.i.d. on [-a, a] with
+        a = sqrt(3 C_W / n_{l-1}); rademacher: i.i.d. +-sqrt(C_W / n_{l-1});
+        both have variance C_W / n_{l-1}). Only ``simulate`` supports the
+        uniform and Rademacher ensembles so far.
+    first_layer : {"gaussian", "orthogonal", "uniform", "rademacher"}, optional
         Ensemble of the first layer; defaults to ``ensemble``. An orthogonal
         first layer needs ``input_dim == width``.
+    residual : float >= 0, optional
+        Residual strength gamma: z^(l+1) = z^(l) + gamma (b^(l+1) + W^(l+1)
+        sigma(z^(l))) for l >= 1 (PDLT appendix B). None (default): plain MLP.
+        Only ``simulate`` supports residual networks so far.
     """
 
     activation: Activation
@@ -66,6 +87,7 @@ class Network:
     lambda_W: float = 1.0
     ensemble: str = "gaussian"
     first_layer: str = None
+    residual: float = None
 
     def __post_init__(self):
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731
@@ -81,6 +103,8 @@ class Network:
         set_("ensemble", _ensemble("ensemble", self.ensemble))
         first = self.ensemble if self.first_layer is None else self.first_layer
         set_("first_layer", _ensemble("first_layer", first))
+        if self.residual is not None:
+            set_("residual", check_real("residual", self.residual, lower=0.0))
         if self.first_layer == "orthogonal" and self.input_dim != self.width:
             raise ParameterError(
                 "first_layer",
@@ -109,4 +133,5 @@ class Network:
             "lambda_W": self.lambda_W,
             "ensemble": self.ensemble,
             "first_layer": self.first_layer,
+            "residual": self.residual,
         }

@@ -24,7 +24,7 @@ from functools import lru_cache
 import numpy as np
 
 from .errors import NumericalError, ParameterError, check_int, check_real
-from .network import Network
+from .network import DERIVED_ENSEMBLES, Network
 from .quantities import ALL_CORRELATORS, FLUCTUATIONS, ratio_values
 
 
@@ -184,6 +184,7 @@ def predict(network, input_norm=1.0, precision="float64", dps=30, progress=None)
     """
     if not isinstance(network, Network):
         raise ParameterError("network", f"must be a fwtheory.Network, got {type(network).__name__}")
+    _refuse_underived(network)
     q0 = check_real("input_norm", input_norm, lower=0.0)
     if precision not in ("float64", "mpmath"):
         raise ParameterError("precision", f"must be 'float64' or 'mpmath', got {precision!r}")
@@ -191,6 +192,19 @@ def predict(network, input_norm=1.0, precision="float64", dps=30, progress=None)
     if precision == "mpmath":
         return _predict_mpmath(network, q0, dps, progress)
     return _predict_float(network, q0)
+
+
+def _refuse_underived(network):
+    """ParameterError for networks whose recursions are not derived yet (the
+    uniform and Rademacher ensembles, residual networks); simulate() runs them."""
+    for name in ("ensemble", "first_layer"):
+        value = getattr(network, name)
+        if value not in DERIVED_ENSEMBLES:
+            raise ParameterError(name, f"derive() does not yet provide recursions for ensemble {value!r}; "
+                                       "simulate() supports it")
+    if getattr(network, "residual", None) is not None:
+        raise ParameterError("residual", "derive() does not yet provide recursions for residual networks "
+                                         f"(residual={network.residual:g}); simulate() supports them")
 
 
 def _params(network):

@@ -41,7 +41,7 @@ def _tiny_network(rng, n0, n, L, ensemble, C_W, C_b):
     return Ws, bs
 
 
-def _brute_force(act, Ws, bs, x, lam_b, lam_W, dps=50):
+def _brute_force(act, Ws, bs, x, lam_b, lam_W, dps=50, gamma=None):
     """Per target layer l and ordered pair (i, k): the statistics of
     ``STAT_NAMES`` computed from the definitions, with the full parameter vector
     theta = (W^(1), b^(1), ..., W^(L), b^(L)), lambda_mu = lambda_W / n_{l-1}
@@ -72,6 +72,8 @@ def _brute_force(act, Ws, bs, x, lam_b, lam_W, dps=50):
             for W in Ws:
                 r, c = W.shape
                 z = th[p:p + r * c].reshape(r, c).dot(s) + th[p + r * c:p + r * c + r]
+                if gamma is not None and out:                # residual block (layers >= 2)
+                    z = out[-1] + mp.mpf(gamma) * z
                 p += r * c + r
                 out.append(z)
                 s = np.array([sig(v) for v in z], dtype=object)
@@ -119,21 +121,24 @@ def _brute_force(act, Ws, bs, x, lam_b, lam_W, dps=50):
         return {key: np.array([float(d[s]) for s in STAT_NAMES]) for key, d in res.items()}
 
 
-def _ours(act, Ws, bs, x, lam_b, lam_W, kernel):
+def _ours(act, Ws, bs, x, lam_b, lam_W, kernel, gamma=None):
     L, n, n0 = len(Ws), Ws[0].shape[0], Ws[0].shape[1]
     q0 = float(x @ x) / n0
     W = np.array(Ws[1:]).reshape(1, L - 1, n, n)
     B = np.array(bs[1:]).reshape(1, L - 1, n)
-    z, D = forward_base((Ws[0] @ x + bs[0])[None], W, B, act)
+    z, D = forward_base((Ws[0] @ x + bs[0])[None], W, B, act, gamma)
     keys = list(itertools.permutations(range(n), 2))
     pairs = np.array([[[i, k]] * L for i, k in keys], dtype=np.int64).reshape(len(keys), L, 1, 2)
     out = np.empty((len(keys), L, len(STAT_NAMES)))
     if kernel:
         rep = lambda a: np.repeat(a, len(keys), axis=0)  # noqa: E731
-        descendant_stats(rep(W), rep(z), rep(D), pairs, lam_b, lam_W, float(n0), q0, out)
+        if gamma is None:
+            descendant_stats(rep(W), rep(z), rep(D), pairs, lam_b, lam_W, float(n0), q0, out)
+        else:
+            descendant_stats(rep(W), rep(z), rep(D), pairs, lam_b, lam_W, float(n0), q0, out, gamma)
     else:
         for j in range(len(keys)):
-            out[j] = network_stats_numpy(W[0], z[0], D[0], pairs[j], lam_b, lam_W, n0, q0)
+            out[j] = network_stats_numpy(W[0], z[0], D[0], pairs[j], lam_b, lam_W, n0, q0, gamma)
     return {(l, i, k): out[j, l] for j, (i, k) in enumerate(keys) for l in range(L)}
 
 
@@ -167,20 +172,52 @@ def test_per_network_samples_equal_brute_force_derivatives(act, ensemble, n0, n,
     assert all(np.all(ours[(0, i, k)][2:] == 0.0) for (l, i, k) in ours if l == 0)
 
 
+@pytest.mark.parametrize("act, gamma, n0, n, L, C_W, C_b, lam_b, lam_W, q0", [
+    ("tanh", 0.7, 2, 2, 3, 1.3, 0.2, 0.4, 1.3, 0.7),
+    ("sin(z) + 0.25*z**2", 1.4, 2, 2, 3, 1.1, 0.1, 0.3, 0.8, 1.2),
+])
+def test_residual_samples_equal_brute_force_derivatives(act, gamma, n0, n, L, C_W, C_b, lam_b, lam_W, q0):
+    """Residual networks z^(l+1) = z^(l) + gamma (b + W sigma(z^(l))) (numpy reference only;
+    the kernel is compared with the reference below)."""
+    act = get_activation(act)
+    rng = np.random.default_rng(zlib.crc32(f"residual {act.name} {gamma}".encode()))
+    Ws, bs = _tiny_network(rng, n0, n, L, "gaussian", C_W, C_b)
+    x = np.sqrt(q0) * np.ones(n0)
+    brute = _brute_force(act, Ws, bs, x, lam_b, lam_W, gamma=gamma)
+    ours = _ours(act, Ws, bs, x, lam_b, lam_W, False, gamma)
+    for key, ref in brute.items():
+        scale = max(np.abs(v).max() for k2, v in brute.items() if k2[0] == key[0])
+        np.testing.assert_allclose(ours[key], ref, rtol=1e-8, atol=1e-10 * scale,
+                                   err_msg=f"layer {key[0] + 1}, pair {key[1:]}")
+    plain = _ours(act, Ws, bs, x, lam_b, lam_W, False)
+    assert not np.allclose(ours[(L - 1, 0, 1)], plain[(L - 1, 0, 1)])
+
+
 # ------------------------------------------------------- kernel vs reference
 @pytest.mark.parametrize("act, ensemble", [("tanh", "gaussian"), ("tanh", "orthogonal"),
                                            ("relu", "gaussian"), ("gelu", "orthogonal"),
                                            ("z*tanh(z) + 0.1*z", "gaussian")])
-def test_numba_kernel_matches_numpy_reference(act, ensemble):
-    net = Network(act, depth=5, width=12, C_b=0.1, lambda_b=0.3, lambda_W=1.2, ensemble=ensemble)
+def test_numba_kernel_matches_numpy_reference(act, ensemble, gamma=None):
+    net = Network(act, depth=5, width=12, C_b=0.1, lambda_b=0.3, lambda_W=1.2, ensemble=ensemble,
+                  residual=gamma)
     plan = descendants._Plan(net, 0.9, 3, 4, 4, tuple(np.random.SeedSequence(2).spawn(1)))
     z1, W, B, pairs = descendants._draw_chunk(plan, 0)
-    z, D = forward_base(z1, W, B, net.activation)
+    z, D = forward_base(z1, W, B, net.activation, gamma)
     out = np.empty((4, 5, len(STAT_NAMES)))
-    descendant_stats(W, z, D, pairs, net.lambda_b, net.lambda_W, float(net.input_dim), 0.9, out)
+    if gamma is None:
+        descendant_stats(W, z, D, pairs, net.lambda_b, net.lambda_W, float(net.input_dim), 0.9, out)
+    else:
+        descendant_stats(W, z, D, pairs, net.lambda_b, net.lambda_W, float(net.input_dim), 0.9, out, gamma)
     for a in range(4):
-        ref = network_stats_numpy(W[a], z[a], D[a], pairs[a], net.lambda_b, net.lambda_W, net.input_dim, 0.9)
+        ref = network_stats_numpy(W[a], z[a], D[a], pairs[a], net.lambda_b, net.lambda_W, net.input_dim, 0.9,
+                                  gamma)
         np.testing.assert_allclose(out[a], ref, rtol=1e-12, atol=1e-14 * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("act, ensemble, gamma", [("tanh", "uniform", 0.8), ("relu", "orthogonal", 0.5),
+                                                  ("sin(z) + 0.25*z**2", "rademacher", 1.3)])
+def test_numba_kernel_matches_numpy_reference_residual(act, ensemble, gamma):
+    test_numba_kernel_matches_numpy_reference(act, ensemble, gamma)
 
 
 def test_builtin_derivative_tables_match_activation_module():

@@ -21,10 +21,14 @@ def add_network_arguments(parser, *, depth=10, width=64, activation="tanh", cb=0
     g.add_argument("--cw", type=float, default=cw, help=f"weight variance C_W (default: {cw})")
     g.add_argument("--lambda-b", type=float, default=0.0, help="bias learning rate lambda_b (default: 0)")
     g.add_argument("--lambda-w", type=float, default=1.0, help="weight learning rate lambda_W (default: 1)")
-    g.add_argument("--ensemble", default=ensemble, choices=("gaussian", "orthogonal"),
-                   help=f"weight ensemble (default: {ensemble})")
-    g.add_argument("--first-layer", default=None, choices=("gaussian", "orthogonal"),
+    ensembles = ("gaussian", "orthogonal", "uniform", "rademacher")   # fwtheory.network.ENSEMBLES
+    g.add_argument("--ensemble", default=ensemble, choices=ensembles,
+                   help=f"weight ensemble (default: {ensemble}; uniform and rademacher: simulate only)")
+    g.add_argument("--first-layer", default=None, choices=ensembles,
                    help="first-layer ensemble (default: same as --ensemble)")
+    g.add_argument("--residual", type=float, default=None, metavar="GAMMA",
+                   help="residual network z^(l+1) = z^(l) + GAMMA (b + W sigma(z^(l))) for l >= 1 "
+                        "(default: plain MLP; simulate only)")
     g.add_argument("--input-norm", type=float, default=1.0,
                    help="q0 = |x|^2 / n0 of the input (default: 1)")
     return g
@@ -35,7 +39,8 @@ def network_from_args(args, **overrides):
 
     kw = dict(activation=args.activation, depth=args.depth, width=args.width,
               input_dim=args.input_dim, C_b=args.cb, C_W=args.cw, lambda_b=args.lambda_b,
-              lambda_W=args.lambda_w, ensemble=args.ensemble, first_layer=args.first_layer)
+              lambda_W=args.lambda_w, ensemble=args.ensemble, first_layer=args.first_layer,
+              residual=getattr(args, "residual", None))
     kw.update(overrides)
     return Network(**kw)
 

@@ -9,11 +9,14 @@ from ._common import add_network_arguments, network_from_args
 
 def add_parser(sub):
     p = sub.add_parser(
-        "simulate", help="Monte Carlo of Gaussian/orthogonal networks: correlators with errors",
+        "simulate", help="Monte Carlo of Gaussian/orthogonal/uniform/Rademacher (optionally residual) "
+                         "networks: correlators with errors",
         description="Sample independent networks (numba), propagate the preactivations and the "
                     "full NTK matrix layer by layer, and estimate K, G1, V, Theta, Theta1, D, F, "
                     "A, B (same keys and normalizations as `predict`) with jackknife standard "
-                    "errors. With --widths, fit X(n) = c0 + c1/n per layer and report c0.")
+                    "errors. With --widths, fit X(n) = c0 + c1/n per layer (with three or more "
+                    "widths also c0 + c1/n + c2/n^2, used where the 2-term fit is rejected at "
+                    "p < 0.05 and the 3-term one is not) and report c0.")
     add_network_arguments(p)
     p.add_argument("--samples", type=int, default=4000, help="independent networks per width (default: 4000)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
@@ -57,7 +60,7 @@ def _table(sim, names=None):
     what = (f"extrapolated n -> inf from widths {', '.join(map(str, sim.extrapolation.widths))}"
             if sim.extrapolation is not None else f"width {net.width}")
     head = (f"# simulate: {net.activation.name}, {net.ensemble} (first layer {net.first_layer}), "
-            f"depth {net.depth}, {what}; C_b={net.C_b:g}, C_W={net.C_W:g}, lambda_b={net.lambda_b:g}, "
+            f"depth {net.depth}{'' if net.residual is None else f', residual {net.residual:g}'}, {what}; C_b={net.C_b:g}, C_W={net.C_W:g}, lambda_b={net.lambda_b:g}, "
             f"lambda_W={net.lambda_W:g}, q0={sim.input_norm:g}; {sim.samples} networks, seed {sim.seed}")
     return head + "\n" + format_table(["l"] + names + ["overflow"], rows)
 

@@ -1,6 +1,7 @@
 """Monte Carlo validation of the finite-width theory (numba; never imports sympy).
 
-Gaussian and Haar-orthogonal networks are sampled, the preactivations and the
+Gaussian, Haar-orthogonal, i.i.d. uniform and Rademacher networks (optionally
+residual, ``Network(residual=gamma)``) are sampled, the preactivations and the
 full NTK matrix are propagated layer by layer (PDLT Ch. 8 forward equation),
 and the correlators of :mod:`fwtheory.quantities` are estimated with
 U-statistics over neuron pairs and jackknife errors over networks.

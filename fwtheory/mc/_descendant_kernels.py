@@ -101,7 +101,7 @@ def _inner(lam_b, kap, ss, u, v, da, db, s0, dsc, dsd, first):
 
 @njit(**_JIT)
 def network_descendant_stats(W, z, D, pairs, lam_b, lam_W, n0, q0, out,
-                             WT, delta, tvec, Z, ds, Sser, WS, dd, ddW):
+                             WT, delta, tvec, Z, ds, Sser, WS, dd, ddW, gamma=-1.0):
     """Descendant statistics of one network at every target layer.
 
     Scratch arrays (any content on entry): ``WT`` (L-1, n, n) for the transposed
@@ -110,12 +110,18 @@ def network_descendant_stats(W, z, D, pairs, lam_b, lam_W, n0, q0, out,
     Rows of ``delta``/``tvec``/``ds``: first P for neuron i of each pair, then
     P for k. Rows of ``Z``/``Sser``/``WS``: blocks of P for the monomials
     a, b, ab, b^2, ab^2. Rows of ``dd``: blocks for (a, c) = (i,i), (i,k), (k,i), (k,k).
+
+    ``gamma`` >= 0: residual network z^(l+1) = z^(l) + gamma (b + W sigma(z^(l))) for
+    l >= 1 (the changes are listed in :func:`fwtheory.mc.descendants.network_stats_numpy`);
+    negative (default): plain MLP.
     """
     L, n = z.shape
     P = pairs.shape[1]
     c1 = lam_b + lam_W * q0
     xx = n0 * q0
     kap_hidden = lam_W / n
+    res = gamma >= 0.0
+    rg = gamma if res else 1.0
     for l in range(L - 1):
         WT[l] = W[l].T
     for t in range(L):
@@ -127,9 +133,14 @@ def network_descendant_stats(W, z, D, pairs, lam_b, lam_W, n0, q0, out,
         for lp in range(t, 0, -1):
             _matmul(delta[lp], W[lp - 1], tvec[lp])          # rows: W^T delta
             d1 = D[lp - 1, 1]
-            for r in range(2 * P):
-                for j in range(n):
-                    delta[lp - 1, r, j] = d1[j] * tvec[lp, r, j]
+            if res:
+                for r in range(2 * P):
+                    for j in range(n):
+                        delta[lp - 1, r, j] = delta[lp, r, j] + rg * d1[j] * tvec[lp, r, j]
+            else:
+                for r in range(2 * P):
+                    for j in range(n):
+                        delta[lp - 1, r, j] = d1[j] * tvec[lp, r, j]
         # ---- Taylor mode: layer 1
         for p in range(P):
             for j in range(n):
@@ -173,6 +184,18 @@ def network_descendant_stats(W, z, D, pairs, lam_b, lam_W, n0, q0, out,
                 sbb_ = _dot(Sser[_BB * P + p], s0)
                 di = delta[lp, p]
                 dk = delta[lp, P + p]
+                if res:     # z = z_prev + rg (b + W s): block scaled by rg, its parameter directions too
+                    rl = rg * rg * lin
+                    rk = rg * rg * kap_hidden
+                    for j in range(n):
+                        Zl[_A * P + p, j] = e[_A * P + p, j] + rg * WS[_A * P + p, j] + rl * di[j]
+                        Zl[_B * P + p, j] = e[_B * P + p, j] + rg * WS[_B * P + p, j] + rl * dk[j]
+                        Zl[_AB * P + p, j] = (e[_AB * P + p, j] + rg * WS[_AB * P + p, j]
+                                              + rk * (sb_ * di[j] + sa_ * dk[j]))
+                        Zl[_BB * P + p, j] = e[_BB * P + p, j] + rg * WS[_BB * P + p, j] + rk * sb_ * dk[j]
+                        Zl[_ABB * P + p, j] = (e[_ABB * P + p, j] + rg * WS[_ABB * P + p, j]
+                                               + rk * (sbb_ * di[j] + sab_ * dk[j]))
+                    continue
                 for j in range(n):
                     Zl[_A * P + p, j] = WS[_A * P + p, j] + lin * di[j]
                     Zl[_B * P + p, j] = WS[_B * P + p, j] + lin * dk[j]
@@ -210,6 +233,7 @@ def network_descendant_stats(W, z, D, pairs, lam_b, lam_W, n0, q0, out,
                 s0 = D[lp - 1, 0]
                 ss = _dot(s0, s0)
                 dsl = ds[lp]
+            fac = rg * rg if (res and not first) else 1.0     # layer-l' directions scaled by rg
             for p in range(P):
                 di = delta[lp, p]
                 dk = delta[lp, P + p]
@@ -219,10 +243,10 @@ def network_descendant_stats(W, z, D, pairs, lam_b, lam_W, n0, q0, out,
                 u_ik = dd[_IK * P + p]
                 u_ki = dd[_KI * P + p]
                 u_kk = dd[_KK * P + p]
-                S_acc += 0.5 * (_inner(lam_b, kap, ss, u_ik, u_ik, di, di, s0, dsk, dsk, first)
-                                + _inner(lam_b, kap, ss, u_ki, u_ki, dk, dk, s0, dsi, dsi, first))
-                T_acc += _inner(lam_b, kap, ss, u_ii, u_kk, di, dk, s0, dsi, dsk, first)
-                U_acc += _inner(lam_b, kap, ss, u_ik, u_ki, di, dk, s0, dsk, dsi, first)
+                S_acc += fac * (0.5 * (_inner(lam_b, kap, ss, u_ik, u_ik, di, di, s0, dsk, dsk, first)
+                                       + _inner(lam_b, kap, ss, u_ki, u_ki, dk, dk, s0, dsi, dsi, first)))
+                T_acc += fac * _inner(lam_b, kap, ss, u_ii, u_kk, di, dk, s0, dsi, dsk, first)
+                U_acc += fac * _inner(lam_b, kap, ss, u_ik, u_ki, di, dk, s0, dsk, dsi, first)
             if first:
                 break
             # dd^(l'-1)_a = sigma'' o dz_c o t_a + sigma' o (kap (delta_c . delta_a) s + W^T dd_a)
@@ -236,6 +260,22 @@ def network_descendant_stats(W, z, D, pairs, lam_b, lam_W, n0, q0, out,
                 c_ii = kap * _dot(di, di)
                 c_ik = kap * _dot(di, dk)
                 c_kk = kap * _dot(dk, dk)
+                if res:     # dd_prev = dd + rg [sigma'' dz_c t_a + sigma' (rg c s + W^T dd)]
+                    for j in range(n):
+                        za = ze[_A * P + p, j]
+                        zb = ze[_B * P + p, j]
+                        ti = tvec[lp, p, j]
+                        tk = tvec[lp, P + p, j]
+                        sj = rg * s0[j]
+                        dd[_II * P + p, j] += rg * (d2[j] * za * ti
+                                                     + d1[j] * (c_ii * sj + ddW[_II * P + p, j]))
+                        dd[_IK * P + p, j] += rg * (d2[j] * zb * ti
+                                                     + d1[j] * (c_ik * sj + ddW[_IK * P + p, j]))
+                        dd[_KI * P + p, j] += rg * (d2[j] * za * tk
+                                                     + d1[j] * (c_ik * sj + ddW[_KI * P + p, j]))
+                        dd[_KK * P + p, j] += rg * (d2[j] * zb * tk
+                                                     + d1[j] * (c_kk * sj + ddW[_KK * P + p, j]))
+                    continue
                 for j in range(n):
                     za = ze[_A * P + p, j]
                     zb = ze[_B * P + p, j]
@@ -257,11 +297,12 @@ def network_descendant_stats(W, z, D, pairs, lam_b, lam_W, n0, q0, out,
 
 
 @njit(**_JIT)
-def descendant_stats(W, z, D, pairs, lam_b, lam_W, n0, q0, out):
+def descendant_stats(W, z, D, pairs, lam_b, lam_W, n0, q0, out, gamma=-1.0):
     """:func:`network_descendant_stats` for a chunk of C independent networks:
     ``W`` (C, L-1, n, n), ``z`` (C, L, n), ``D`` (C, L, 4, n), ``pairs``
     (C, L, P, 2) -> ``out`` (C, L, NSTAT). ``n0`` is the input dimension and
-    ``q0`` = |x|^2 / n0; ``lam_b``, ``lam_W`` the NTK learning rates."""
+    ``q0`` = |x|^2 / n0; ``lam_b``, ``lam_W`` the NTK learning rates; ``gamma`` >= 0
+    the residual strength (negative: plain MLP)."""
     C, L, n = z.shape
     P = pairs.shape[2]
     WT = np.empty((max(L - 1, 0), n, n))
@@ -275,4 +316,4 @@ def descendant_stats(W, z, D, pairs, lam_b, lam_W, n0, q0, out):
     ddW = np.empty((4 * P, n))
     for a in range(C):
         network_descendant_stats(W[a], z[a], D[a], pairs[a], lam_b, lam_W, n0, q0, out[a],
-                                 WT, delta, tvec, Z, ds, Sser, WS, dd, ddW)
+                                 WT, delta, tvec, Z, ds, Sser, WS, dd, ddW, gamma)

@@ -14,6 +14,15 @@ Conventions (PDLT arXiv:2106.10165 eqs. (4.2)-(4.4) and Ch. 8; docs/conventions.
     H^(l+1)_{i1 i2} = delta_{i1 i2} [lambda_b + lambda_W (1/n_l) sum_j sigma_j^2]
                       + sum_{j1 j2} W_{i1 j1} W_{i2 j2} sigma'_{j1} sigma'_{j2} H^(l)_{j1 j2}
 
+Residual layers (``Network(residual=gamma)``, PDLT appendix B), l >= 1:
+
+    z^(l+1) = z^(l) + gamma (b + W sigma(z^(l)))
+    H^(l+1) = A H^(l) A^T + gamma^2 diag[lambda_b + lambda_W (1/n_l) sum_j sigma_j^2],
+    A = I + gamma W diag(sigma'(z^(l)))
+
+(chain rule: dz^(l+1)/dtheta = A dz^(l)/dtheta for the parameters of layers
+<= l, and gamma times the plain-MLP derivatives for those of layer l+1).
+
 Activation codes are those of :data:`fwtheory.activations.CODES`; code -1 means
 "sigma and sigma' are given by the caller" (custom sympy activations, whose
 values the wrapper computes with numpy).
@@ -27,7 +36,7 @@ from numba import njit
 __all__ = [
     "NSTAT", "STAT_NAMES", "ZIGGURAT_X", "ZIGGURAT_RATIO", "normals_from_uniforms",
     "activation_values", "haar_from_normals", "haar_batch", "layer_stats", "propagate_dense",
-    "propagate_haar",
+    "propagate_haar", "propagate_residual_dense", "propagate_residual_haar",
 ]
 
 _JIT = dict(cache=True, nogil=True, error_model="numpy")
@@ -607,3 +616,67 @@ def propagate_haar(code, slope, scale, lam_b, lam_W, z, H, s_given, sp_given, G,
         haar_from_normals(G[a], O)
         _step(code, slope, scale, lam_b, lam_W, z[a], H[a], s_given[a], sp_given[a], O,
               bias[a], z_out[a], H_out[a], stats_out[a], s, sp, M, Y, Wl, T)
+
+
+@njit(**_JIT)
+def _step_residual(code, slope, sc, gamma, lam_b, lam_W, z, H, s_given, sp_given, Wt, bias, z_out,
+                   H_out, stats_out, s, sp, At, Y):
+    """One network, one residual layer, W = sc * Wt^T:
+    z_out = z + gamma (bias + W sigma(z));
+    H_out = A H A^T + gamma^2 diag(lam_b + lam_W |sigma|^2/n),  A = I + gamma W diag(sigma').
+
+    A^T (``At``) is formed row by row, At[k, i] = delta_ki + gamma sc sigma'_k Wt[k, i];
+    Y = At^T H (A^T B) and H_out = Y At (A B). The product is symmetric up to
+    rounding; its lower triangle is mirrored to the upper one (as in :func:`_step`)."""
+    n = z.shape[0]
+    if code >= 0:
+        activation_values(code, slope, z, s, sp)
+    else:
+        s[:] = s_given
+        sp[:] = sp_given
+    g = gamma * sc
+    for k in range(n):
+        f = g * sp[k]
+        Ak = At[k]
+        Wk = Wt[k]
+        for i in range(n):
+            Ak[i] = f * Wk[i]
+        Ak[k] += 1.0
+    np.dot(At.T, H, Y)
+    np.dot(Y, At, H_out)
+    for i in range(n):
+        for k in range(i + 1, n):
+            H_out[i, k] = H_out[k, i]
+    diag = gamma * gamma * (lam_b + lam_W * _dot(s, s) / n)
+    np.dot(Wt.T, s, z_out)
+    for i in range(n):
+        z_out[i] = z[i] + gamma * (bias[i] + sc * z_out[i])
+        H_out[i, i] += diag
+    _stats_one(z_out, H_out, stats_out)
+
+
+@njit(**_JIT)
+def propagate_residual_dense(code, slope, scale, gamma, lam_b, lam_W, z, H, s_given, sp_given, Rt,
+                             bias, z_out, H_out, stats_out):
+    """As :func:`propagate_dense` for a residual layer of strength ``gamma``
+    (module docstring): W = scale * Rt[a]^T, z_out = z + gamma (bias + W sigma(z))."""
+    C, n = z.shape
+    s, sp = np.empty(n), np.empty(n)
+    At, Y = np.empty((n, n)), np.empty((n, n))
+    for a in range(C):
+        _step_residual(code, slope, scale, gamma, lam_b, lam_W, z[a], H[a], s_given[a], sp_given[a],
+                       Rt[a], bias[a], z_out[a], H_out[a], stats_out[a], s, sp, At, Y)
+
+
+@njit(**_JIT)
+def propagate_residual_haar(code, slope, scale, gamma, lam_b, lam_W, z, H, s_given, sp_given, G,
+                            bias, z_out, H_out, stats_out):
+    """As :func:`propagate_haar` for a residual layer of strength ``gamma``."""
+    C, n = z.shape
+    s, sp = np.empty(n), np.empty(n)
+    At, Y = np.empty((n, n)), np.empty((n, n))
+    O = np.empty((n, n))
+    for a in range(C):
+        haar_from_normals(G[a], O)
+        _step_residual(code, slope, scale, gamma, lam_b, lam_W, z[a], H[a], s_given[a], sp_given[a],
+                       O, bias[a], z_out[a], H_out[a], stats_out[a], s, sp, At, Y)

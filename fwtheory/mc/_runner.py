@@ -230,10 +230,11 @@ def summarize_sums(sums, estimator, keys, ratio_keys, requested, interrupted, no
 
 
 def combine_widths(results, planned, samples, keys, ratio_keys):
-    """Width scan: weighted fits X(n) = c0 + c1/n per layer and quantity
-    (:func:`.estimators.fit_inverse_width`); returns the shared result fields, the
+    """Width scan: weighted fits X(n) = c0 + c1/n (and, with three or more widths,
+    c0 + c1/n + c2/n^2, chosen by :func:`.estimators.fit_widths`) per layer and
+    quantity; returns the shared result fields, the
     top-level values being the intercepts c0, with an :class:`.sampling.Extrapolation`."""
-    from .estimators import fit_inverse_width
+    from .estimators import fit_widths
     from .sampling import Extrapolation
 
     L = results[0].network.depth
@@ -243,20 +244,24 @@ def combine_widths(results, planned, samples, keys, ratio_keys):
     if interrupted:
         notes.append(f"interrupted: {len(usable)} of {planned} widths have results")
     inv_n = np.array([[1.0 / r.network.input_dim] + [1.0 / r.network.width] * (L - 1) for r in usable])
-    vals, errs, slopes, slope_errs, chi2, dof = {}, {}, {}, {}, {}, {}
+    vals, errs, slopes, slope_errs, chi2, dof, pvals, model, fits = ({} for _ in range(9))
     sources = [(k, "values", "errors") for k in keys]
     sources += [(k, "ratios", "ratio_errors") for k in ratio_keys]
     for key, vattr, eattr in sources:
         if len({r.network.width for r in usable}) >= 2:
-            fit = fit_inverse_width(inv_n, [getattr(r, vattr)[key] for r in usable],
-                                    [getattr(r, eattr)[key] for r in usable])
+            fit = fit_widths(inv_n, [getattr(r, vattr)[key] for r in usable],
+                             [getattr(r, eattr)[key] for r in usable])
         else:
-            fit = {k: np.full(L, np.nan) for k in ("c0", "c0_se", "c1", "c1_se", "chi2")}
-            fit["dof"] = np.zeros(L, dtype=int)
+            fit = {k: np.full(L, np.nan) for k in ("c0", "c0_se", "c1", "c1_se", "chi2", "p")}
+            fit.update(dof=np.zeros(L, dtype=int), model=np.full(L, 2, dtype=int), linear=None,
+                       quadratic=None)
         vals[key], errs[key] = fit["c0"], fit["c0_se"]
         slopes[key], slope_errs[key], chi2[key], dof[key] = fit["c1"], fit["c1_se"], fit["chi2"], fit["dof"]
+        pvals[key], model[key] = fit["p"], fit["model"]
+        fits[key] = {"linear": fit["linear"], "quadratic": fit["quadratic"]}
     ex = Extrapolation(widths=[r.network.width for r in results], per_width=results, values=vals,
-                       errors=errs, slopes=slopes, slope_errors=slope_errs, chi2=chi2, dof=dof)
+                       errors=errs, slopes=slopes, slope_errors=slope_errs, chi2=chi2, dof=dof,
+                       pvalues=pvals, model=model, fits=fits)
     return dict(
         samples=samples if not interrupted else min(r.samples for r in results),
         layers=np.arange(1, L + 1),

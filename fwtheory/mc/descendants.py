@@ -82,6 +82,22 @@ s^(l') = sigma(z^(l')), s^(0) = x. For a target layer l and a neuron a:
 
   where dz^(l'-1)_c is the forward tangent z_a (c = i) or z_b (c = k).
 
+Residual networks (``Network(residual=gamma)``, PDLT appendix B):
+z^(l') = z^(l'-1) + gamma (b^(l') + W^(l') s^(l'-1)) for l' >= 2. The gradient of
+z_a with respect to the parameters of layer l' >= 2 is gamma times the plain one,
+so g_c and the tangents of layer l' carry a factor gamma, and the skip connection
+adds the identity to every Jacobian. With e the series of z^(l'-1) (as above):
+
+    delta^(l'-1)_a = delta^(l')_a + gamma sigma'(z^(l'-1)) o t^(l')_a
+    z_x = e_x + gamma W s_x + gamma^2 (the plain-MLP parameter terms above),
+          x in {a, b, ab, b^2, ab^2}
+    <h_{a,c}, h_{b,d}>: the layer-l' terms times gamma^2 (layer 1 unchanged)
+    dd^(l'-1)_a = dd^(l')_a + gamma [sigma'' o dz_c o t_a
+                  + sigma' o (gamma kappa_l' (delta_c . delta_a) s + W^T dd_a)]
+
+(numpy reference :func:`network_stats_numpy` with ``gamma``, checked against
+the brute-force derivatives of tiny residual networks in the tests).
+
 Cost per network, target layer l and pair (i, k): 11 matrix-vector products
 per layer below l (2 backprop, 5 Taylor, 4 tangent backprop), i.e.
 22 pairs n^2 L(L-1)/2 flops per network in all, against the O(L n^3) of the
@@ -137,7 +153,7 @@ KEYS = ("K", "Theta") + quantities.DESCENDANTS
 
 
 # ------------------------------------------------------------ base forward pass
-def forward_base(z1, weights, biases, activation):
+def forward_base(z1, weights, biases, activation, gamma=None):
     """Preactivations and activation derivatives of every layer.
 
     Parameters
@@ -146,6 +162,8 @@ def forward_base(z1, weights, biases, activation):
     weights : (C, L-1, n, n) W^(2..L) (already scaled).
     biases : (C, L-1, n) b^(2..L).
     activation : Activation
+    gamma : float or None
+        Residual strength (z^(l+1) = z^(l) + gamma (b + W sigma(z^(l)))); None: plain MLP.
 
     Returns
     -------
@@ -161,12 +179,13 @@ def forward_base(z1, weights, biases, activation):
     for l in range(L):
         D[:, l] = np.moveaxis(activation.derivatives(z[:, l], 3), 0, 1)
         if l + 1 < L:
-            z[:, l + 1] = biases[:, l] + np.matmul(weights[:, l], D[:, l, 0, :, None])[..., 0]
+            block = biases[:, l] + np.matmul(weights[:, l], D[:, l, 0, :, None])[..., 0]
+            z[:, l + 1] = block if gamma is None else z[:, l] + gamma * block
     return z, D
 
 
 # ------------------------------------------------------------ numpy reference
-def network_stats_numpy(W, z, D, pairs, lambda_b, lambda_W, input_dim, q0):
+def network_stats_numpy(W, z, D, pairs, lambda_b, lambda_W, input_dim, q0, gamma=None):
     """Per-layer descendant statistics of one network (clear numpy reference).
 
     The numba kernel :func:`fwtheory.mc._descendant_kernels.descendant_stats`
@@ -178,6 +197,7 @@ def network_stats_numpy(W, z, D, pairs, lambda_b, lambda_W, input_dim, q0):
     z : (L, n) preactivations; D : (L, 4, n) sigma^(k)(z^(l)), k = 0..3.
     pairs : (L, P, 2) int, ordered neuron pairs (i, k), i != k, per target layer.
     lambda_b, lambda_W : learning rates; input_dim : n0; q0 : |x|^2 / n0.
+    gamma : residual strength or None (plain MLP); see the module docstring.
 
     Returns
     -------
@@ -191,6 +211,8 @@ def network_stats_numpy(W, z, D, pairs, lambda_b, lambda_W, input_dim, q0):
     rows = np.arange(P)
     xx = input_dim * q0                                   # x . x
     kappa = np.array([lambda_W / input_dim] + [lambda_W / n] * (L - 1))
+    res = gamma                                           # None: plain MLP
+    r = 1.0 if gamma is None else gamma                   # factor of the block of layers >= 2
     for t in range(L):                                    # target layer l = t + 1
         i, k = pairs[t, :, 0], pairs[t, :, 1]
         # -- backprop vectors delta^(l')_{i,k} (index l'-1) and t^(l') = W^T delta^(l')
@@ -200,7 +222,8 @@ def network_stats_numpy(W, z, D, pairs, lambda_b, lambda_W, input_dim, q0):
         delta[t, 1, rows, k] = 1.0
         for lp in range(t, 0, -1):                        # layer lp+1 -> lp (0-based)
             tvec[lp] = delta[lp] @ W[lp - 1]
-            delta[lp - 1] = D[lp - 1, 1] * tvec[lp]
+            step = D[lp - 1, 1] * tvec[lp]
+            delta[lp - 1] = step if res is None else delta[lp] + res * step
         # -- Taylor mode: coefficients [a, b, ab, bb, abb] of z^(l') and the s-tangents
         Z = np.zeros((t + 1, 5, P, n))
         ds = np.zeros((t + 1, 2, P, n))                   # d s^(l'-1) along g_i, g_k
@@ -220,11 +243,19 @@ def network_stats_numpy(W, z, D, pairs, lambda_b, lambda_W, input_dim, q0):
             ss = s0 @ s0
             WS = np.stack([sa, sb, sab, sbb, sabb]) @ W[lp - 1].T
             di, dk = delta[lp, 0], delta[lp, 1]
-            Z[lp, 0] = WS[0] + (lambda_b + kap * ss) * di
-            Z[lp, 1] = WS[1] + (lambda_b + kap * ss) * dk
-            Z[lp, 2] = WS[2] + kap * ((sb @ s0)[:, None] * di + (sa @ s0)[:, None] * dk)
-            Z[lp, 3] = WS[3] + kap * (sb @ s0)[:, None] * dk
-            Z[lp, 4] = WS[4] + kap * ((sbb @ s0)[:, None] * di + (sab @ s0)[:, None] * dk)
+            if res is None:
+                Z[lp, 0] = WS[0] + (lambda_b + kap * ss) * di
+                Z[lp, 1] = WS[1] + (lambda_b + kap * ss) * dk
+                Z[lp, 2] = WS[2] + kap * ((sb @ s0)[:, None] * di + (sa @ s0)[:, None] * dk)
+                Z[lp, 3] = WS[3] + kap * (sb @ s0)[:, None] * dk
+                Z[lp, 4] = WS[4] + kap * ((sbb @ s0)[:, None] * di + (sab @ s0)[:, None] * dk)
+            else:   # z = z_prev + r (b + W s), the layer's parameter directions scaled by r
+                r2k = r * r * kap
+                Z[lp, 0] = ea + r * WS[0] + r * r * (lambda_b + kap * ss) * di
+                Z[lp, 1] = eb + r * WS[1] + r * r * (lambda_b + kap * ss) * dk
+                Z[lp, 2] = eab + r * WS[2] + r2k * ((sb @ s0)[:, None] * di + (sa @ s0)[:, None] * dk)
+                Z[lp, 3] = ebb + r * WS[3] + r2k * (sb @ s0)[:, None] * dk
+                Z[lp, 4] = eabb + r * WS[4] + r2k * ((sbb @ s0)[:, None] * di + (sab @ s0)[:, None] * dk)
         zt = z[t]
         za, zb, zab, zbb, zabb = Z[t]
         H_ii, H_kk = za[rows, i], zb[rows, k]
@@ -250,16 +281,23 @@ def network_stats_numpy(W, z, D, pairs, lambda_b, lambda_W, input_dim, q0):
                 u, v = dd[(a, c)], dd[(b, d)]
                 da, db = delta[lp, a], delta[lp, b]
                 uv = rowdot(u, v)
-                acc[key] += lambda_b * uv + kap * (uv * ss + rowdot(u, db) * s_ds[d]
-                                                   + rowdot(da, v) * s_ds[c]
-                                                   + rowdot(da, db) * rowdot(dsv[c], dsv[d]))
+                term = lambda_b * uv + kap * (uv * ss + rowdot(u, db) * s_ds[d]
+                                              + rowdot(da, v) * s_ds[c]
+                                              + rowdot(da, db) * rowdot(dsv[c], dsv[d]))
+                acc[key] += term if (res is None or lp == 0) else r * r * term
             if lp == 0:
                 break
             # dd^(l'-1)_a = sigma'' o dz_c o t_a + sigma' o (kap (delta_c . delta_a) s + W^T dd^(l')_a)
             d1, d2 = D[lp - 1, 1], D[lp - 1, 2]
-            dd = {(a, c): d2 * Z[lp - 1, c] * tvec[lp, a]
-                  + d1 * (kap * rowdot(delta[lp, c], delta[lp, a])[:, None] * s0 + u @ W[lp - 1])
-                  for (a, c), u in dd.items()}
+            if res is None:
+                dd = {(a, c): d2 * Z[lp - 1, c] * tvec[lp, a]
+                      + d1 * (kap * rowdot(delta[lp, c], delta[lp, a])[:, None] * s0 + u @ W[lp - 1])
+                      for (a, c), u in dd.items()}
+            else:   # delta_prev = delta + r sigma' o W^T delta; dW along g_c = kap r delta_c (x) s
+                dd = {(a, c): u + r * (d2 * Z[lp - 1, c] * tvec[lp, a]
+                                       + d1 * (kap * r * rowdot(delta[lp, c], delta[lp, a])[:, None] * s0
+                                               + u @ W[lp - 1]))
+                      for (a, c), u in dd.items()}
         S_s = 0.5 * (acc["S_ik"] + acc["S_ki"])
         T_s, U_s = acc["T"], acc["U"]
         out[t, _IDX["z2"]] = np.mean(zt * zt)
@@ -352,7 +390,7 @@ def _draw_chunk(plan, c):
     for l in range(1, L):
         B[:, l - 1] = draw_biases(rng, net.C_b, (C, n))
         R = draw_weight_normals(rng, net.ensemble, C, n)
-        if net.ensemble == "gaussian":
+        if net.ensemble != "orthogonal":     # i.i.d. ensembles: standardized entries
             np.multiply(R, math.sqrt(net.C_W / n), out=W[:, l - 1])
         else:
             O = np.empty((C, n, n))
@@ -367,10 +405,14 @@ def _simulate_chunk(plan, c):
     net = plan.network
     z1, W, B, pairs = _draw_chunk(plan, c)
     with np.errstate(all="ignore"):      # overflowed networks are excluded afterwards
-        z, D = forward_base(z1, W, B, net.activation)
+        z, D = forward_base(z1, W, B, net.activation, net.residual)
         out = np.empty((z.shape[0], net.depth, NSTAT))
-        descendant_stats(W, z, D, pairs, net.lambda_b, net.lambda_W, float(net.input_dim),
-                         plan.input_norm, out)
+        if net.residual is None:
+            descendant_stats(W, z, D, pairs, net.lambda_b, net.lambda_W, float(net.input_dim),
+                             plan.input_norm, out)
+        else:
+            descendant_stats(W, z, D, pairs, net.lambda_b, net.lambda_W, float(net.input_dim),
+                             plan.input_norm, out, net.residual)
     return out
 
 
@@ -425,8 +467,9 @@ def simulate_descendants(network, samples, seed, pairs=8, input_norm=1.0, widths
     Parameters
     ----------
     network : Network
-        Architecture, initialization and ensemble (hidden layers square; an
-        orthogonal first layer needs ``input_dim == width``).
+        Architecture, initialization and ensemble (gaussian, orthogonal,
+        uniform or rademacher; hidden layers square; an orthogonal first layer
+        needs ``input_dim == width``), optionally residual (``residual=gamma``).
     samples : int >= 2
         Independent networks (per width).
     seed : int >= 0

@@ -5,13 +5,19 @@ arXiv:2310.07765 for orthogonal weights; docs/conventions.md):
 
 * Gaussian: W_ij ~ N(0, C_W / n_{l-1}) independent;
 * orthogonal: W = sqrt(C_W) O with O Haar on O(n) (square layers only);
-* biases: b_i ~ N(0, C_b) independent, in both ensembles.
+* uniform: W_ij i.i.d. uniform on [-a, a], a = sqrt(3 C_W / n_{l-1});
+* rademacher: W_ij i.i.d. +-sqrt(C_W / n_{l-1}) with probability 1/2 each;
+* biases: b_i ~ N(0, C_b) independent, in every ensemble.
+
+The three i.i.d. ensembles share the variance C_W / n_{l-1}; their relative
+fourth cumulants E[w^4] / E[w^2]^2 - 3 are 0, -6/5 and -2.
 
 All randomness of a Monte Carlo chunk comes from one ``numpy.random.Generator``
 (one ``SeedSequence.spawn`` child per chunk) and is consumed in a fixed order,
 so results do not depend on how chunks are scheduled over threads.
 
-The kernels receive *standard* normals and scale them themselves; a Haar
+The kernels receive *standardized* weights (unit variance: standard normals,
+uniforms on [-sqrt 3, sqrt 3) or signs +-1) and scale them themselves; a Haar
 matrix is passed as the n(n+1)/2 normals from which
 :func:`fwtheory.mc._kernels.haar_from_normals` builds it (Stewart's product of
 Householder reflections with Mezzadri's sign convention).
@@ -19,13 +25,17 @@ Householder reflections with Mezzadri's sign convention).
 
 __all__ = ["chunk_generator", "haar_orthogonal", "haar_normal_count", "first_layer_preactivations",
            "draw_biases", "draw_weight_normals", "standard_normals", "uniform_scratch_size",
-           "weight_normal_count"]
+           "weight_normal_count", "standard_uniforms", "standard_signs", "IID_ENSEMBLES"]
 
 import math
 
 import numpy as np
 
 from ..errors import ParameterError, check_int
+
+IID_ENSEMBLES = ("gaussian", "uniform", "rademacher")   # i.i.d. weights, drawn as dense matrices
+_SQRT3 = math.sqrt(3.0)
+_FIRST_LAYER_BLOCK = 1 << 20      # standardized weights per draw in a non-Gaussian first layer
 
 
 def chunk_generator(seed_sequence):
@@ -83,7 +93,7 @@ def first_layer_preactivations(rng, network, chunk, input_norm):
     """z^(1) for ``chunk`` networks, shape (chunk, n), for the input
     x = sqrt(q0) (1, ..., 1) in R^{n0}, q0 = ``input_norm``.
 
-    Only |x|^2 = n0 q0 matters (both ensembles are rotation invariant), so the
+    For the rotation-invariant ensembles only |x|^2 = n0 q0 matters, so the
     first layer is drawn in distribution without forming W^(1):
 
     * Gaussian W^(1): (W x)_i ~ N(0, C_W q0) independent (PDLT eq. (4.8),
@@ -91,17 +101,66 @@ def first_layer_preactivations(rng, network, chunk, input_norm):
     * orthogonal W^(1) (n0 = n): W x = sqrt(C_W) O x is uniform on the sphere of
       radius sqrt(C_W q0 n) (O x is uniform on the sphere), i.e. sqrt(C_W q0 n) g/|g|.
 
-    The bias draw comes first, then the n normals of W x.
+    The uniform and Rademacher ensembles are not rotation invariant, and
+    (W x)_i = sqrt(q0) sum_j W_ij depends on the direction of x:
+
+    * uniform W^(1): the n x n0 standardized uniforms are drawn (in blocks of
+      whole rows, ~2^20 numbers each) and summed over j;
+    * Rademacher W^(1): sum_j of n0 signs is 2 B - n0 with B ~ Binomial(n0, 1/2),
+      drawn directly (same distribution, n draws instead of n n0).
+
+    The bias draw comes first, then the draws of W x.
     """
     n = network.width
     b = draw_biases(rng, network.C_b, (chunk, n))
-    g = rng.standard_normal((chunk, n))
-    if network.first_layer == "gaussian":
+    kind = network.first_layer
+    if kind == "gaussian":
+        g = rng.standard_normal((chunk, n))
         wx = math.sqrt(network.C_W * input_norm) * g
-    else:
+    elif kind == "orthogonal":
+        g = rng.standard_normal((chunk, n))
         norm = np.sqrt(np.einsum("ai,ai->a", g, g))[:, None]
         wx = math.sqrt(network.C_W * input_norm * n) * g / norm
+    elif kind == "rademacher":
+        n0 = network.input_dim
+        sums = 2.0 * rng.binomial(n0, 0.5, size=(chunk, n)) - n0
+        wx = math.sqrt(network.C_W * input_norm / n0) * sums
+    elif kind == "uniform":
+        n0 = network.input_dim
+        sums = np.empty(chunk * n)
+        rows = max(1, _FIRST_LAYER_BLOCK // n0)
+        buf = np.empty((min(rows, chunk * n), n0))
+        for start in range(0, chunk * n, rows):
+            stop = min(start + rows, chunk * n)
+            u = standard_uniforms(rng, (stop - start, n0), out=buf[:stop - start])
+            np.sum(u, axis=1, out=sums[start:stop])
+        wx = math.sqrt(network.C_W * input_norm / n0) * sums.reshape(chunk, n)
+    else:  # pragma: no cover - Network validates the name
+        raise ParameterError("first_layer", f"unknown ensemble {kind!r}")
     return b + wx
+
+
+def standard_uniforms(rng, shape, out=None):
+    """I.i.d. uniforms on [-sqrt 3, sqrt 3) (mean 0, variance 1), written to ``out``:
+    ``rng.random`` fills the array in place (53-bit uniforms on [0, 1)), which is
+    then mapped affinely in place (no temporaries)."""
+    out = np.empty(shape) if out is None else out
+    rng.random(out=out)
+    out *= 2.0 * _SQRT3
+    out -= _SQRT3
+    return out
+
+
+def standard_signs(rng, shape, out=None):
+    """I.i.d. signs +-1 with probability 1/2 each, as floats, written to ``out``:
+    one random bit per sign (``rng.bytes``, unpacked with ``np.unpackbits``)."""
+    out = np.empty(shape) if out is None else out
+    m = out.size
+    bits = np.unpackbits(np.frombuffer(rng.bytes(-(-m // 8)), dtype=np.uint8), count=m)
+    flat = out.reshape(-1)
+    np.multiply(bits, -2.0, out=flat)
+    flat += 1.0
+    return out
 
 
 def standard_normals(rng, rows, m, out=None, scratch=None):
@@ -136,13 +195,22 @@ def uniform_scratch_size(rows, m):
 
 
 def weight_normal_count(ensemble, n):
-    """Standard normals per network that define one hidden layer's weights."""
-    return n * n if ensemble == "gaussian" else haar_normal_count(n)
+    """Standardized numbers per network that define one hidden layer's weights:
+    n^2 for the i.i.d. ensembles, n(n+1)/2 normals for a Haar layer."""
+    return n * n if ensemble in IID_ENSEMBLES else haar_normal_count(n)
 
 
 def draw_weight_normals(rng, ensemble, chunk, n, out=None, scratch=None):
-    """Standard normals defining the weights of one hidden layer for a chunk:
-    (chunk, n, n) for Gaussian layers, (chunk, n(n+1)/2) for Haar layers
-    (``out``: a reusable (chunk, count) buffer)."""
+    """Standardized numbers defining the weights of one hidden layer for a chunk:
+    (chunk, n, n) unit-variance entries for the i.i.d. ensembles (standard
+    normals, uniforms on [-sqrt 3, sqrt 3), or signs), (chunk, n(n+1)/2) standard
+    normals for Haar layers (``out``: a reusable (chunk, count) buffer; ``scratch``
+    only serves the Gaussian draws)."""
+    if ensemble == "uniform":
+        out = np.empty((chunk, n * n)) if out is None else out
+        return standard_uniforms(rng, out.shape, out=out).reshape(chunk, n, n)
+    if ensemble == "rademacher":
+        out = np.empty((chunk, n * n)) if out is None else out
+        return standard_signs(rng, out.shape, out=out).reshape(chunk, n, n)
     normals = standard_normals(rng, chunk, weight_normal_count(ensemble, n), out=out, scratch=scratch)
     return normals.reshape(chunk, n, n) if ensemble == "gaussian" else normals

@@ -28,7 +28,7 @@ reported ratio is the bias-corrected jackknife estimate.
 """
 
 __all__ = ["SUM_NAMES", "BlockSums", "moments", "correlators", "jackknife",
-           "fit_inverse_width"]
+           "fit_inverse_width", "fit_widths", "MODEL_P_VALUE", "MODELS"]
 
 import numpy as np
 
@@ -153,27 +153,46 @@ def jackknife(estimator, S, N):
     return full, corrected, se
 
 
-def fit_inverse_width(inv_n, values, errors):
-    """Weighted least-squares fit X(n) = c0 + c1 / n per layer.
+MODEL_P_VALUE = 0.05   # a fit with chi^2 p-value below this is rejected (model selection)
+MODELS = {2: "c0 + c1/n", 3: "c0 + c1/n + c2/n^2"}
+
+
+def _chi2_pvalue(chi2, dof):
+    """P(chi^2_dof >= chi2); NaN for dof < 1."""
+    from scipy.special import chdtrc
+
+    return float(chdtrc(dof, chi2)) if dof >= 1 and np.isfinite(chi2) else np.nan
+
+
+def fit_inverse_width(inv_n, values, errors, terms=2):
+    """Weighted least-squares fit X(n) = c0 + c1 / n [+ c2 / n^2] per layer.
 
     Parameters
     ----------
     inv_n : (W, L) 1/n_{l-1} of each width and layer
     values, errors : (W, L) measured coefficients and their standard errors
+    terms : {2, 3}
+        Number of coefficients: 2 for c0 + c1/n, 3 for c0 + c1/n + c2/n^2.
 
     Returns
     -------
-    dict of (L,) arrays: c0, c0_se, c1, c1_se, chi2, dof. Where all widths have
-    the same n_{l-1} (layer 1 with a fixed input dimension) the fit is the
-    weighted mean (c1 = 0, c1_se = NaN). Errors are floored at 1e-9 of the
-    largest; where every error is zero (deterministic values, e.g. Theta at
-    layer 1) the fit is unweighted and its errors are zero.
+    dict of (L,) arrays: c0, c0_se, c1, c1_se (and c2, c2_se for terms=3), chi2,
+    dof, p (chi^2 p-value, NaN where dof = 0). Where the widths give fewer
+    distinct n_{l-1} than ``terms`` the polynomial is truncated to that many
+    coefficients (one distinct n, e.g. layer 1 with a fixed input dimension:
+    the weighted mean, c1 = 0, c1_se = NaN; the missing higher coefficients are
+    0 with NaN errors). Errors are floored at 1e-9 of the largest; where every
+    error is zero (deterministic values, e.g. Theta at layer 1) the fit is
+    unweighted and its errors are zero.
     """
+    if terms not in (2, 3):
+        raise ValueError(f"terms must be 2 or 3, got {terms!r}")
     inv_n = np.asarray(inv_n, float)
     y = np.asarray(values, float)
     e = np.asarray(errors, float)
     W, L = y.shape
-    out = {k: np.full(L, np.nan) for k in ("c0", "c0_se", "c1", "c1_se", "chi2")}
+    names = [f"c{j}" for j in range(terms)]
+    out = {k: np.full(L, np.nan) for k in names + [c + "_se" for c in names] + ["chi2", "p"]}
     out["dof"] = np.zeros(L, dtype=int)
     with np.errstate(all="ignore"):
         for l in range(L):
@@ -183,20 +202,52 @@ def fit_inverse_width(inv_n, values, errors):
             x, yy, ee = inv_n[ok, l], y[ok, l], e[ok, l]
             exact = not np.max(ee) > 0.0          # deterministic values (e.g. Theta at layer 1)
             w = np.ones_like(ee) if exact else 1.0 / np.maximum(ee, 1e-9 * np.max(ee)) ** 2
-            distinct = np.unique(x).size
-            if distinct >= 2:
-                X = np.stack([np.ones_like(x), x], axis=1)
-                cov = np.linalg.inv(X.T @ (w[:, None] * X))
-                c = cov @ (X.T @ (w * yy))
-                resid = yy - X @ c
-                out["c0"][l], out["c1"][l] = c
-                out["c0_se"][l], out["c1_se"][l] = (0.0, 0.0) if exact else np.sqrt(np.diag(cov))
-                out["chi2"][l] = 0.0 if exact else float(np.sum(w * resid ** 2))
-                out["dof"][l] = x.size - 2
-            else:
-                c0 = np.sum(w * yy) / np.sum(w)
-                out["c0"][l], out["c1"][l] = c0, 0.0
-                out["c0_se"][l] = 0.0 if exact else np.sqrt(1.0 / np.sum(w))
-                out["chi2"][l] = 0.0 if exact else float(np.sum(w * (yy - c0) ** 2))
-                out["dof"][l] = x.size - 1
+            k = min(terms, np.unique(x).size)
+            X = np.stack([x ** j for j in range(k)], axis=1)
+            cov = np.linalg.inv(X.T @ (w[:, None] * X))
+            c = cov @ (X.T @ (w * yy))
+            resid = yy - X @ c
+            se = np.zeros(k) if exact else np.sqrt(np.diag(cov))
+            for j in range(terms):
+                out[f"c{j}"][l] = c[j] if j < k else 0.0
+                out[f"c{j}_se"][l] = se[j] if j < k else np.nan
+            out["chi2"][l] = 0.0 if exact else float(np.sum(w * resid ** 2))
+            out["dof"][l] = x.size - k
+            out["p"][l] = np.nan if exact else _chi2_pvalue(out["chi2"][l], out["dof"][l])
+    return out
+
+
+def fit_widths(inv_n, values, errors, alpha=MODEL_P_VALUE):
+    """Both width fits and the model choice, per layer.
+
+    The two-term fit c0 + c1/n is kept unless its chi^2 is rejected (p-value
+    below ``alpha``, default :data:`MODEL_P_VALUE` = 0.05) and the three-term fit
+    c0 + c1/n + c2/n^2 (needs three or more distinct n_{l-1}) is not rejected
+    (its p-value >= ``alpha``, or it has no degrees of freedom left, as with
+    exactly three widths, where it passes through the points).
+
+    Returns
+    -------
+    dict: "linear" and "quadratic" (the :func:`fit_inverse_width` dicts with
+    terms=2 and 3; "quadratic" is None with fewer than three distinct widths),
+    "model" (L,) int (2 or 3: the number of coefficients chosen) and the chosen
+    "c0", "c0_se", "c1", "c1_se", "chi2", "dof", "p".
+    """
+    inv_n = np.asarray(inv_n, float)
+    lin = fit_inverse_width(inv_n, values, errors, terms=2)
+    distinct = max(np.unique(inv_n[:, l]).size for l in range(inv_n.shape[1]))
+    quad = fit_inverse_width(inv_n, values, errors, terms=3) if distinct >= 3 else None
+    L = inv_n.shape[1]
+    model = np.full(L, 2, dtype=int)
+    if quad is not None:
+        for l in range(L):
+            if np.unique(inv_n[:, l]).size < 3 or not np.isfinite(quad["c0"][l]):
+                continue
+            p2, p3 = lin["p"][l], quad["p"][l]
+            if p2 < alpha and not p3 < alpha:   # NaN p3 (no dof left): not rejected
+                model[l] = 3
+    out = {"linear": lin, "quadratic": quad, "model": model}
+    for key in ("c0", "c0_se", "c1", "c1_se", "chi2", "p"):
+        out[key] = np.where(model == 3, quad[key], lin[key]) if quad is not None else lin[key].copy()
+    out["dof"] = np.where(model == 3, quad["dof"], lin["dof"]) if quad is not None else lin["dof"].copy()
     return out

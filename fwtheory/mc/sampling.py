@@ -9,7 +9,17 @@ x = sqrt(q0) (1, ..., 1) in R^{n0}, every layer l = 1..L:
     H^(l+1)_{i1 i2} = delta_{i1 i2} [lambda_b + lambda_W (1/n_l) sum_j sigma_j^2]
                       + sum_{j1 j2} W_{i1 j1} W_{i2 j2} sigma'_{j1} sigma'_{j2} H^(l)_{j1 j2}
 
-(the full n x n NTK matrix). From each network's neuron means and pair means
+(the full n x n NTK matrix). Weight ensembles: Gaussian, Haar-orthogonal,
+i.i.d. uniform and i.i.d. Rademacher (:mod:`fwtheory.mc.ensembles`); the NTK
+equation does not depend on the weight law. Residual networks
+(``Network(residual=gamma)``, PDLT appendix B) use, for l >= 1,
+
+    z^(l+1) = z^(l) + gamma (b + W sigma(z^(l)))
+    H^(l+1) = A H^(l) A^T + gamma^2 delta_{i1 i2} [lambda_b + lambda_W (1/n_l) sum_j sigma_j^2],
+    A = I + gamma W diag(sigma'(z^(l)))
+
+and G1, Theta1 are measured against the residual infinite-width recursions
+(:func:`residual_infinite_width`). From each network's neuron means and pair means
 (i != k) the estimators of :mod:`fwtheory.mc.estimators` give the correlators
 of :mod:`fwtheory.quantities` (same names and normalizations as ``predict``)
 with delete-one-block jackknife errors over networks.
@@ -74,12 +84,23 @@ class Simulation(SamplerResult):
 
 @dataclass
 class Extrapolation:
-    """Width extrapolation X(n) = c0 + c1/n (n = n_{l-1}), weighted least squares
-    with the jackknife errors, per layer, for every correlator and ratio.
+    """Width extrapolation per layer, for every correlator and ratio: weighted
+    least squares with the jackknife errors (n = n_{l-1}) of two models,
 
-    ``values``/``errors`` hold c0 and its standard error (the measured
-    leading-order coefficient), ``slopes``/``slope_errors`` c1, ``chi2`` and
-    ``dof`` the goodness of fit; ``per_width`` the single-width results.
+        "linear":    X(n) = c0 + c1/n
+        "quadratic": X(n) = c0 + c1/n + c2/n^2      (three or more widths)
+
+    and a choice between them (:func:`fwtheory.mc.estimators.fit_widths`): the
+    linear model unless its chi^2 p-value is below 0.05
+    (``estimators.MODEL_P_VALUE``) while the quadratic one is not rejected
+    (p >= 0.05, or no degrees of freedom left with exactly three widths).
+
+    ``values``/``errors`` hold c0 and its standard error of the chosen model
+    (the measured leading-order coefficient), ``slopes``/``slope_errors`` its
+    c1, ``chi2``/``dof``/``pvalues`` its goodness of fit, ``model`` the number of
+    coefficients chosen (2 or 3) per layer; ``fits[key]`` has both models'
+    coefficients, errors, chi2, dof and p ("quadratic" None with two widths);
+    ``per_width`` the single-width results.
     """
 
     widths: list
@@ -90,16 +111,30 @@ class Extrapolation:
     slope_errors: dict
     chi2: dict
     dof: dict
+    pvalues: dict = None
+    model: dict = None
+    fits: dict = None
 
     def to_dict(self):
-        return {
-            "model": "X(n) = c0 + c1/n, n = n_{l-1}; weighted least squares with the jackknife errors",
+        def plain(fit):
+            return None if fit is None else {k: v for k, v in fit.items()}
+
+        out = {
+            "model": "X(n) = c0 + c1/n [+ c2/n^2], n = n_{l-1}; weighted least squares with the "
+                     "jackknife errors; the 3-term model where the 2-term one has chi^2 p < 0.05 and "
+                     "the 3-term one does not",
             "widths": list(self.widths),
             "c0": dict(self.values), "c0_se": dict(self.errors),
             "c1": dict(self.slopes), "c1_se": dict(self.slope_errors),
             "chi2": dict(self.chi2), "dof": dict(self.dof),
-            "per_width": [s.to_dict() for s in self.per_width],
         }
+        if self.model is not None:
+            out["p"] = dict(self.pvalues)
+            out["terms"] = dict(self.model)
+            out["fits"] = {k: {"linear": plain(f["linear"]), "quadratic": plain(f["quadratic"])}
+                           for k, f in self.fits.items()}
+        out["per_width"] = [s.to_dict() for s in self.per_width]
+        return out
 
 
 BLAS_PARALLEL_WIDTH = 128
@@ -184,12 +219,19 @@ def _simulate_chunk(plan, c):
     z_next, H_next = _buffer("z_next", (C, n)), _buffer("H_next", (C, n, n))
     count = weight_normal_count(net.ensemble, n)
     normals = _buffer("normals", (C, count))
-    scratch = _buffer("uniforms", (uniform_scratch_size(C, count),))
+    gaussian_draws = net.ensemble in ("gaussian", "orthogonal")   # the ziggurat's uniform scratch
+    scratch = _buffer("uniforms", (uniform_scratch_size(C, count),)) if gaussian_draws else None
     none = np.empty((C, 0))
-    if net.ensemble == "gaussian":
+    if net.ensemble != "orthogonal":      # i.i.d. ensembles: standardized entries, scaled here
         kernel, scale = _kernels.propagate_dense, math.sqrt(net.C_W / n)
     else:
         kernel, scale = _kernels.propagate_haar, math.sqrt(net.C_W)
+    if net.residual is not None:
+        residual = (_kernels.propagate_residual_haar if net.ensemble == "orthogonal"
+                    else _kernels.propagate_residual_dense)
+
+        def kernel(code, slope, scale, *rest):
+            residual(code, slope, scale, net.residual, *rest)
     for l in range(1, L):
         bias = draw_biases(rng, net.C_b, (C, n))
         R = draw_weight_normals(rng, net.ensemble, C, n, out=normals, scratch=scratch)
@@ -228,11 +270,18 @@ def _run(network, samples, seed, input_norm, progress):
 
 
 def _infinite_width(network, input_norm, notes):
-    """K_inf, Theta_inf per layer from ``fwtheory.kernel`` (NaN with a note on failure)."""
+    """K_inf, Theta_inf per layer from ``fwtheory.kernel`` (NaN with a note on failure).
+
+    The i.i.d. uniform and Rademacher ensembles have the Gaussian infinite-width
+    limit (only the variance C_W / n enters at leading order), so their K_inf and
+    Theta_inf are the Gaussian ones. Residual networks: :func:`residual_infinite_width`."""
     from ..kernel import infinite_width
 
     try:
-        res = infinite_width(network, input_norm)
+        if network.residual is not None:
+            return residual_infinite_width(network, input_norm)
+        plain = network.replace(ensemble="gaussian", first_layer="gaussian", input_dim=network.input_dim)
+        res = infinite_width(plain, input_norm)
         K, T = np.asarray(res.K, float), np.asarray(res.Theta, float)
     except FwtheoryError as exc:
         notes.append(f"G1 and Theta1 unavailable: infinite-width kernel failed ({exc})")
@@ -240,6 +289,37 @@ def _infinite_width(network, input_norm, notes):
     return K, T
 
 
+def residual_infinite_width(network, input_norm=1.0):
+    """(K, Theta), arrays (L,), of a residual network at infinite width.
+
+    With z^(l+1) = z^(l) + gamma (b + W sigma(z^(l))) the cross terms between
+    z^(l) and the new block vanish in expectation (W is independent of layer l
+    and has mean zero), so (cf. PDLT appendix B; shortcut weight 1, block weight gamma)
+
+        K^(l+1)     = K^(l) + gamma^2 (C_b + C_W <sigma^2>_K)
+        Theta^(l+1) = (1 + gamma^2 C_W <sigma'^2>_K) Theta^(l)
+                      + gamma^2 (lambda_b + lambda_W <sigma^2>_K)
+
+    from K^(1) = C_b + C_W q0, Theta^(1) = lambda_b + lambda_W q0 (Gaussian
+    expectations by :func:`fwtheory.gauss.expect_monomials`). For sigma(z) = z
+    and C_b = 0 these are K^(l+1) = (1 + gamma^2 C_W) K^(l) and
+    Theta^(l+1) = (1 + gamma^2 C_W) Theta^(l) + gamma^2 (lambda_b + lambda_W K^(l)).
+    """
+    from ..gauss import expect_monomials
+    from ..errors import NumericalError
+
+    g2 = network.residual ** 2
+    L, act = network.depth, network.activation
+    K, T = np.empty(L), np.empty(L)
+    K[0] = network.C_b + network.C_W * input_norm
+    T[0] = network.lambda_b + network.lambda_W * input_norm
+    for i in range(L - 1):
+        if not (np.isfinite(K[i]) and K[i] > 0):
+            raise NumericalError(f"residual kernel K^({i + 1}) = {K[i]:g} is not finite and > 0")
+        s2, sp2 = expect_monomials(act, K[i], [(2, 0, 0, 0, 0), (0, 2, 0, 0, 0)])
+        K[i + 1] = K[i] + g2 * (network.C_b + network.C_W * s2)
+        T[i + 1] = (1.0 + g2 * network.C_W * sp2) * T[i] + g2 * (network.lambda_b + network.lambda_W * s2)
+    return K, T
 
 
 def _estimator(n_prev, K_inf, Theta_inf):
@@ -270,8 +350,12 @@ def simulate(network, samples, seed, widths=None, input_norm=1.0, progress=None)
     Parameters
     ----------
     network : Network
-        Architecture, initialization and ensemble (hidden layers square; an
-        orthogonal first layer needs ``input_dim == width``).
+        Architecture, initialization and ensemble ("gaussian", "orthogonal",
+        "uniform", "rademacher"; hidden layers square; an orthogonal first layer
+        needs ``input_dim == width``), optionally residual (``residual=gamma``).
+        The uniform and Rademacher first layers draw the weights explicitly
+        (their law is not rotation invariant); the Gaussian and orthogonal
+        random streams are those of earlier versions.
     samples : int >= 2
         Independent networks (per width).
     seed : int >= 0
@@ -280,8 +364,9 @@ def simulate(network, samples, seed, widths=None, input_norm=1.0, progress=None)
         run inside an extrapolation equals ``simulate`` at that width.
     widths : list of int >= 2, optional
         Run every width (``input_dim`` follows the width when it equals it in
-        ``network``) and fit X(n) = c0 + c1/n per layer; the result's values are
-        then the intercepts c0 (see :class:`Extrapolation`).
+        ``network``) and fit X(n) = c0 + c1/n per layer (with three or more
+        widths also c0 + c1/n + c2/n^2, chosen where the 2-term fit is rejected);
+        the result's values are then the intercepts c0 (see :class:`Extrapolation`).
     input_norm : float >= 0
         q0 = |x|^2 / n0 of the input x = sqrt(q0) (1, ..., 1).
     progress : None, True, callable(k) or object with ``update(k)``
