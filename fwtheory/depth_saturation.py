@@ -26,7 +26,13 @@ gives d2/d1 = 1 and r -> a + b l^(-q) gives d2/d1 = 2^(-q). Hence, in order:
 1. "undefined" if r(l) is not finite at some l <= max(depth, 8) (e.g. Theta = 0
    makes the NTK ratios 0/0); non-finite values deeper than that (e.g. Theta^3
    underflowing in an ordered phase) shorten L to the finite prefix;
-2. "zero" if S <= 1e-12 (identically zero at this order);
+2. "zero" if |r(l)| <= e(l) at every l <= L, where e(l) is the error bound of
+   r(l) accumulated in the recursion from the magnitudes of the terms summed
+   (:mod:`fwtheory._termscale`: each step adds 1e-12 times the term scale of
+   its source and coupling terms, and carries the earlier error through
+   |M_l|); the curve is then zero at this order, and what predict returns is
+   round-off (ReLU's G1 and Theta1: |r|/e < 1e-4; tanh's G1: > 1e10). A
+   curve given without error bounds is zero only when exactly 0;
 3. settled: if |d2| <= 1e-9 S, the curve has converged (exponentially fast) to
    a = x2; go to 5;
 4. growth exponent p = log2(d2/d1) when d1 d2 > 0:
@@ -70,7 +76,6 @@ from .quantities import RATIOS
 BAND = 0.05                  # "within 5%" of the asymptote (or of the peak, for decay)
 LINEAR_TOL = 0.15            # |p - 1| <= LINEAR_TOL: linear growth
 CONVERGING = -0.15           # p <= CONVERGING: increments shrink, the curve converges
-ZERO = 1e-12                 # max |r| below this: identically zero
 SETTLED = 1e-9               # |d2| <= SETTLED * S: converged
 MIN_EXTENDED = 2000
 EXTENDED_FACTOR = 40
@@ -178,15 +183,18 @@ def _g(x, digits=4):
     return f"{x:.{digits}g}" if digits > 1 else f"{x:.1g}"
 
 
-def classify_depth_behaviour(layers, values, depth=None, band=BAND):
+def classify_depth_behaviour(layers, values, depth=None, band=BAND, noise=None):
     """Classify the curve ``values`` (layers 1..L, contiguous) as growing,
     saturating, decaying, zero or undefined; see the module docstring.
 
     ``depth`` (<= L) is the depth of interest: ``window_slope`` and
-    ``value_at_depth`` refer to it. Needs L >= 8.
+    ``value_at_depth`` refer to it. ``noise`` (optional, shape (L,)) is the
+    per-layer error bound of ``values`` (rule 2); without it only an exactly
+    zero curve is "zero". Needs L >= 8.
     """
     layers = np.asarray(layers)
     r = np.asarray(values, dtype=float)
+    noise = None if noise is None else np.asarray(noise, dtype=float)
     L = int(layers[-1])
     if len(r) != len(layers) or len(r) < 8 or not np.array_equal(layers, np.arange(1, L + 1)):
         raise ParameterError("layers", "need the contiguous layers 1..L with L >= 8")
@@ -197,10 +205,11 @@ def classify_depth_behaviour(layers, values, depth=None, band=BAND):
         if L < max(depth, 8):
             return DepthBehaviour(UNDEFINED, extended_depth=L, depth=depth)
         layers, r = layers[:L], r[:L]
+        noise = None if noise is None else noise[:L]
     common = dict(extended_depth=L, depth=depth)
     S = float(np.max(np.abs(r)))
     common.update(peak=S, peak_layer=int(layers[np.argmax(np.abs(r))]), value_at_depth=float(r[depth - 1]))
-    if S <= ZERO:
+    if S == 0.0 or (noise is not None and bool(np.all(np.abs(r) <= noise))):
         return DepthBehaviour(ZERO_KIND, asymptote=0.0, asymptote_err=0.0, saturation_depth=1, **common)
     x0, x1, x2 = r[L // 4 - 1], r[L // 2 - 1], r[L - 1]
     d1, d2 = x1 - x0, x2 - x1
@@ -252,6 +261,7 @@ class MonteCarloCheck:
     theory_slope: float = None
     slope_window: tuple = None
     slope_agrees: bool = None
+    theory_zero: bool = False          # the theory value is 0 at this order (MC checked against 0)
 
     @property
     def verdict(self):
@@ -265,6 +275,8 @@ class MonteCarloCheck:
         if self.layers_compared == 0:
             return "n/a"
         text = f"{self.layers_agree}/{self.layers_compared} ok"
+        if self.theory_zero:
+            text = f"{self.layers_agree}/{self.layers_compared} consistent with 0"
         if self.failed_layers:
             text += f" (1st miss l={self.failed_layers[0]})"
         if self.slope is not None and np.isfinite(self.slope):
@@ -318,6 +330,16 @@ def _mc_slope(sim, prediction, name, lo, hi):
 
 def _check_mc(comparison, sim, prediction, name, behaviour, z, rel_tol):
     verdicts = comparison.verdicts[name]
+    if behaviour.kind == ZERO_KIND:      # against 0, not against the round-off predict returns
+        m = np.asarray(comparison.measured[name], dtype=float)
+        se = np.asarray(comparison.errors[name], dtype=float)
+        with np.errstate(invalid="ignore"):
+            verdicts = np.where(~(np.isfinite(m) & np.isfinite(se)), "n/a",
+                                np.where(np.abs(m) <= z * se, "agree", "disagree"))
+        failed = tuple(int(l) for l, v in zip(comparison.layers, verdicts) if v == "disagree")
+        return MonteCarloCheck(layers_compared=int(np.sum(verdicts != "n/a")),
+                               layers_agree=int(np.sum(verdicts == "agree")), failed_layers=failed,
+                               theory_zero=True)
     compared = verdicts != "n/a"
     failed = tuple(int(l) for l, v in zip(comparison.layers, verdicts) if v == "disagree")
     kw = {}
@@ -420,6 +442,11 @@ class SaturationReport:
         lines += [f"# note: {n}" for n in self.notes]
         return "\n".join(lines)
 
+    def _theory_curve(self, ens, name):
+        """Theory ratio over the requested depth; exactly 0 for the "zero" class."""
+        r = np.asarray(self.theory[ens].ratios[name][:self.depth], dtype=float)
+        return np.zeros_like(r) if self.behaviour[ens][name].kind == ZERO_KIND else r
+
     def to_dict(self):
         """Plain-JSON dictionary (parameters, rule, per ensemble and ratio the
         classification, the theory curve over the requested depth and the MC points)."""
@@ -448,8 +475,10 @@ class SaturationReport:
             ratios = self.theory[ens].ratios
             res = {}
             for name in self.names:
-                entry = {"behaviour": self.behaviour[ens][name].to_dict(),
-                         "theory": np.asarray(ratios[name][:depth], dtype=float)}
+                b = self.behaviour[ens][name]
+                entry = {"behaviour": b.to_dict(), "theory": self._theory_curve(ens, name)}
+                if b.kind == ZERO_KIND:   # what predict returned: round-off within the bound
+                    entry["theory_roundoff"] = np.asarray(ratios[name][:depth], dtype=float)
                 if sim is not None and name in sim.ratios:
                     entry["mc"] = {"values": sim.ratios[name], "se": sim.ratio_errors[name],
                                    "check": self.checks[ens][name].to_dict()}
@@ -474,8 +503,7 @@ class SaturationReport:
             for ens in self.ensembles:
                 color = ENSEMBLE_COLORS.get(ens)
                 b = self.behaviour[ens][name]
-                series.append(Series(f"{ens}: {_short(b)}", layers,
-                                     np.asarray(self.theory[ens].ratios[name][:depth], dtype=float),
+                series.append(Series(f"{ens}: {_short(b)}", layers, self._theory_curve(ens, name),
                                      color=color))
                 sim = self.simulations.get(ens)
                 if sim is not None and name in sim.ratios:
@@ -523,7 +551,7 @@ def _short(b):
               else f"slowly, peak at l={b.peak_layer}")
         return f"decaying -> 0 ({at})"
     if k == ZERO_KIND:
-        return "identically 0"
+        return "0 (identically, at this order)"
     return "undefined"
 
 
@@ -622,7 +650,9 @@ def saturation(activation="tanh", C_b=0.0, C_W=1.0, width=64, depth=50,
     theory = {e: _extended_prediction(net, depth, extended, input_norm, notes) for e, net in base.items()}
     ratios = {e: p.ratios for e, p in theory.items()}
     names = tuple(k for k in _ratio_names() if all(k in r for r in ratios.values()))
-    behaviour = {e: {k: classify_depth_behaviour(theory[e].layers, ratios[e][k], depth=depth) for k in names}
+    noise = {e: _ratio_noise(p) for e, p in theory.items()}
+    behaviour = {e: {k: classify_depth_behaviour(theory[e].layers, ratios[e][k], depth=depth,
+                                                 noise=noise[e].get(k)) for k in names}
                  for e in ensembles}
     simulations = {e: None for e in ensembles}
     checks = {e: {} for e in ensembles}
@@ -654,6 +684,29 @@ def saturation(activation="tanh", C_b=0.0, C_W=1.0, width=64, depth=50,
                             behaviour=behaviour, simulations=simulations, checks=checks, z=z,
                             rel_tol=rel_tol, samples=int(samples), seed=int(seed),
                             elapsed=time.monotonic() - start, notes=tuple(notes))
+
+
+def _ratio_noise(prediction):
+    """{ratio: per-layer error bound}: the numerator's bound from
+    :func:`fwtheory._termscale.roundoff_bounds` times |extra factors / denominator|."""
+    from ._termscale import roundoff_bounds
+    from .quantities import ALL_RATIOS
+
+    bounds = roundoff_bounds(prediction)
+    values = {k: np.abs(np.asarray(v, dtype=float)) for k, v in prediction.values.items()}
+    out = {}
+    for name, spec in ALL_RATIOS.items():
+        num, den, extra = spec[0], spec[1], (spec[2] if len(spec) > 2 else ())
+        if num not in bounds:
+            continue
+        e = bounds[num].copy()
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            for f in extra:
+                e = e * values[f]
+            for f in den:
+                e = e / values[f]
+        out[name] = e
+    return out
 
 
 def _rule_text():

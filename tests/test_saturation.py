@@ -224,3 +224,34 @@ def test_readme_main_job_defaults(tmp_path, monkeypatch, capsys):
     assert gauss["mc"]["check"]["layers_compared"] == 50
     assert "V/K^2" in out
     assert elapsed < 180
+
+
+# ------------------------------------------------------------ zero at the theory's own scale
+def test_relu_G1_and_Theta1_are_zero_not_growing():
+    """ReLU's G1 and Theta1 vanish (scale-invariant kernel map); predict returns
+    round-off 1e-14..1e-9 that used to be classified as superlinear growth."""
+    report = saturation("relu", C_W=2.0, depth=50)
+    for ens in ("gaussian", "orthogonal"):
+        b = report.behaviour[ens]
+        for name in ("G1/K", "Theta1/Theta"):
+            assert b[name].kind == ZERO_KIND, (ens, name, b[name].describe())
+        assert b["V/K^2"].kind == GROWING
+    entry = report.to_dict()["results"]["gaussian"]["G1/K"]
+    assert entry["theory"] == [0.0] * 50 and "theory_roundoff" in entry
+    row = next(line for line in report.table().splitlines() if line.startswith("G1/K"))
+    assert "0 (identically" in row and "growing" not in row
+
+
+def test_small_nonzero_correlators_are_not_zero(tanh_report):
+    from fwtheory.depth_saturation import _ratio_noise
+
+    for ens in ("gaussian", "orthogonal"):
+        assert not any(b.kind == ZERO_KIND for b in tanh_report.behaviour[ens].values())
+    # a scaled-down tanh G1 curve (1e-11 in size) is still not zero: the bound scales with it
+    th = tanh_report.theory["gaussian"]
+    noise = _ratio_noise(th)["G1/K"]
+    r = th.ratios["G1/K"]
+    assert np.all(noise < 1e-6 * np.abs(r).max())
+    assert classify_depth_behaviour(th.layers, r, noise=noise).kind == GROWING
+    assert classify_depth_behaviour(L, 1e-13 * L, noise=1e-12 * L).kind == ZERO_KIND
+    assert classify_depth_behaviour(L, 1e-13 * L).kind == GROWING     # no bound: only exact 0 is zero
