@@ -81,6 +81,7 @@ MIN_EXTENDED = 2000
 EXTENDED_FACTOR = 40
 MAX_EXTENDED = 20000
 DEFAULT_SAMPLES = 2000
+VALIDITY_RATIO = 0.25        # shaded on the plots: l/n beyond this, next-order terms are sizeable
 
 GROWING = "growing"
 GROWING_SLOWER = "growing (slower than linear)"
@@ -378,6 +379,8 @@ class SaturationReport:
     elapsed : float
         Seconds spent.
     notes : tuple of str
+    scans : dict[ensemble, dict[name, WidthScan]]
+        Width scans of the ratios whose check missed (:mod:`fwtheory.width_scan`).
     """
 
     parameters: dict
@@ -393,6 +396,7 @@ class SaturationReport:
     seed: int
     elapsed: float = 0.0
     notes: tuple = field(default_factory=tuple)
+    scans: dict = field(default_factory=dict)
 
     @property
     def depth(self):
@@ -421,7 +425,13 @@ class SaturationReport:
                 row.append(_short(self.behaviour[ens][name]))
                 if self.simulations.get(ens) is not None:
                     check = self.checks[ens].get(name)
-                    row.append(check.describe() if check is not None else "-")
+                    cell = check.describe() if check is not None else "-"
+                    scan = self.scans.get(ens, {}).get(name)
+                    if scan is not None:
+                        cell += f" -> width scan: {scan.verdict}"
+                    elif check is not None and check.verdict == "disagree":
+                        cell += " -> not width-scanned"
+                    row.append(cell)
             rows.append(row)
         ext = ", ".join(f"{e} {self.theory[e].network.depth}" for e in self.ensembles)
         lines = [f"# {self.title()}",
@@ -435,10 +445,7 @@ class SaturationReport:
                          f"a layer is ok when |MC - theory| <= {self.z:g} SE + {self.rel_tol:g} |theory|; "
                          f"slope: least squares over layers {lo}-{hi} (jackknife SE) vs the theory's; "
                          "'-': not measured")
-            if any(c.verdict == "disagree" for ch in self.checks.values() for c in ch.values()):
-                lines.append("# misses grow with depth/width and in ratios that are small differences of O(1) "
-                             "terms (A, D): O(1/n^2) terms beyond this order; a width scan "
-                             "(fwtheory compare --widths ...) separates them")
+            lines += self._scan_lines()
         lines += [f"# note: {n}" for n in self.notes]
         return "\n".join(lines)
 
@@ -446,6 +453,31 @@ class SaturationReport:
         """Theory ratio over the requested depth; exactly 0 for the "zero" class."""
         r = np.asarray(self.theory[ens].ratios[name][:self.depth], dtype=float)
         return np.zeros_like(r) if self.behaviour[ens][name].kind == ZERO_KIND else r
+
+    def _scan_lines(self):
+        """Comment lines with the width-scan evidence beside each missed check."""
+        missed = [(e, n) for e in self.ensembles for n, c in self.checks.get(e, {}).items()
+                  if c.verdict == "disagree"]
+        if not missed:
+            return []
+        scanned = [(e, n) for e, n in missed if n in self.scans.get(e, {})]
+        lines = []
+        if scanned:
+            sc = self.scans[scanned[0][0]][scanned[0][1]]
+            lines.append(f"# width scan of the missed ratios: widths {'/'.join(map(str, sc.widths))}, "
+                         f"{'/'.join(map(str, sc.samples))} networks; per layer c0 (n -> inf) of r(n) = c0 + c1/n + c2/n^2 "
+                         "against the theory with the rule above, c1 from a straight line in 1/n "
+                         "(fwtheory.width_scan); depth/width at the last layer: "
+                         + ", ".join(f"{self.depth / w:.2g}" for w in sc.widths))
+            for e, n in scanned:
+                scan = self.scans[e][n]
+                lines.append(f"#   {e} {n}: {scan.verdict} ({scan.evidence()})")
+        rest = [f"{e} {n}" for e, n in missed if (e, n) not in scanned]
+        if rest:
+            lines.append("# not width-scanned (--no-width-scan or interrupted): " + ", ".join(rest)
+                         + "; misses grow with depth/width (O(1/n^2) terms beyond this order); "
+                         "fwtheory compare --widths ... separates them")
+        return lines
 
     def to_dict(self):
         """Plain-JSON dictionary (parameters, rule, per ensemble and ratio the
@@ -482,6 +514,9 @@ class SaturationReport:
                 if sim is not None and name in sim.ratios:
                     entry["mc"] = {"values": sim.ratios[name], "se": sim.ratio_errors[name],
                                    "check": self.checks[ens][name].to_dict()}
+                    scan = self.scans.get(ens, {}).get(name)
+                    if scan is not None:
+                        entry["width_scan"] = scan.to_dict()
                 res[name] = entry
             out["results"][ens] = res
             if sim is not None:
@@ -509,13 +544,24 @@ class SaturationReport:
                 if sim is not None and name in sim.ratios:
                     series.append(Series(f"{ens} MC", sim.layers, sim.ratios[name], sim.ratio_errors[name],
                                          style="points", color=color))
+                scan = self.scans.get(ens, {}).get(name)
+                if scan is not None:
+                    idx = np.asarray(scan.layers, dtype=int)
+                    series.append(Series(f"{ens} n->inf (widths {'/'.join(map(str, scan.widths))}): "
+                                         f"{scan.verdict}", idx, scan.fit["c0"][idx - 1],
+                                         scan.fit["c0_se"][idx - 1], style="points", color=color,
+                                         marker="s"))
                 if b.kind == SATURATING:
                     series.append(Series(None, [1], [b.asymptote], style="hline", color=color))
                     if b.saturation_depth is not None and b.saturation_depth <= depth:
                         series.append(Series(None, [b.saturation_depth], [0.0], style="vline", color=color))
+            width = self.parameters["width"]
+            if self.simulated and VALIDITY_RATIO * width < depth:
+                series.append(Series(f"l/n > {VALIDITY_RATIO:g} (n = {width}): next order sizeable",
+                                     [VALIDITY_RATIO * width, depth], [0.0, 0.0], style="band"))
             panels.append(Panel(title=name, ylabel=f"{name}  (coefficient of 1/n)", series=series))
-        title = (self.title() + "; lines: theory, points: MC (1 SE)" if self.simulated
-                 else self.title() + "; leading-order theory")
+        title = (self.title() + "; lines: theory, points: MC (1 SE), squares: width-extrapolated"
+                 if self.simulated else self.title() + "; leading-order theory")
         return write_panels(path, panels, title=title)
 
     def write(self, out_dir=".", stem="saturation"):
@@ -574,14 +620,14 @@ def _extended_prediction(network, depth, extended, input_norm, notes):
             L = smaller
 
 
-def _progress(progress, total):
+def _progress(progress, total, label="saturation: simulate"):
     """(callback for simulate, object to close)."""
     if progress is None or progress is False:
         return None, None
     if progress is True:
         from ._io import ProgressBar
 
-        bar = ProgressBar(total, label="saturation: simulate")
+        bar = ProgressBar(total, label=label)
         return bar, bar
     return progress, None
 
@@ -589,7 +635,7 @@ def _progress(progress, total):
 def saturation(activation="tanh", C_b=0.0, C_W=1.0, width=64, depth=50,
                ensembles=("gaussian", "orthogonal"), lambda_b=0.0, lambda_W=1.0,
                simulate=False, samples=DEFAULT_SAMPLES, seed=0, progress=None, input_norm=1.0,
-               extended_depth=None, z=3.0, rel_tol=0.05):
+               extended_depth=None, z=3.0, rel_tol=0.05, width_scan=True):
     """Classify how each 1/n ratio behaves with depth, for each weight ensemble.
 
     Parameters
@@ -611,6 +657,10 @@ def saturation(activation="tanh", C_b=0.0, C_W=1.0, width=64, depth=50,
         min(max(40 depth, 2000), 20000), never below ``depth``.
     z, rel_tol : float
         Tolerance of the Monte Carlo checks (see :func:`fwtheory.comparison.compare`).
+    width_scan : bool
+        With ``simulate``: for every ratio whose check misses, simulate widths
+        n/2 and 2n as well and tell a next-order (1/n^2) effect from a wrong
+        theory (:mod:`fwtheory.width_scan`).
 
     Returns
     -------
@@ -656,6 +706,7 @@ def saturation(activation="tanh", C_b=0.0, C_W=1.0, width=64, depth=50,
                  for e in ensembles}
     simulations = {e: None for e in ensembles}
     checks = {e: {} for e in ensembles}
+    scans = {e: {} for e in ensembles}
     if simulate:
         from .comparison import compare
         from .mc import simulate as run_simulation
@@ -677,13 +728,54 @@ def saturation(activation="tanh", C_b=0.0, C_W=1.0, width=64, depth=50,
         finally:
             if bar is not None:
                 bar.close()
+        if width_scan and not any(s is not None and s.interrupted for s in simulations.values()):
+            scans = _run_width_scans(base, simulations, theory, checks, samples, seed, input_norm,
+                                     progress, z, rel_tol, notes)
     parameters = dict(activation=base[ensembles[0]].activation.name, C_b=float(C_b), C_W=float(C_W),
                       lambda_b=float(lambda_b), lambda_W=float(lambda_W), width=width, depth=depth,
                       input_norm=float(input_norm))
     return SaturationReport(parameters=parameters, ensembles=ensembles, names=names, theory=theory,
                             behaviour=behaviour, simulations=simulations, checks=checks, z=z,
                             rel_tol=rel_tol, samples=int(samples), seed=int(seed),
-                            elapsed=time.monotonic() - start, notes=tuple(notes))
+                            elapsed=time.monotonic() - start, notes=tuple(notes), scans=scans)
+
+
+def _run_width_scans(base, simulations, theory, checks, samples, seed, input_norm, progress, z, rel_tol,
+                     notes):
+    """{ensemble: {ratio: WidthScan}} for the ensembles with a missed check."""
+    from .mc import simulate as run_simulation
+    from .width_scan import scan_samples, scan_widths, width_scan
+
+    scans = {e: {} for e in base}
+    todo = [e for e in base if simulations[e] is not None
+            and any(c.verdict == "disagree" for c in checks[e].values())]
+    if not todo:
+        return scans
+    width = base[todo[0]].width
+    widths, counts = scan_widths(width), scan_samples(samples)
+    extra = [(w, s) for w, s in zip(widths, counts) if w != width]
+    callback, bar = _progress(progress, sum(s for _, s in extra) * len(todo), "saturation: width scan")
+    try:
+        for ens in todo:
+            sims = {width: simulations[ens]}
+            for w, s in extra:
+                sim = run_simulation(base[ens].replace(width=w), samples=s, seed=seed, input_norm=input_norm,
+                                     progress=callback)
+                if sim.interrupted:
+                    notes.append(f"{ens}: width scan interrupted at width {w}")
+                    return scans
+                sims[w] = sim
+            pred = theory[ens]
+
+            def slope_fn(sim, name, lo, hi, pred=pred):
+                return _mc_slope(sim, pred, name, lo, hi)
+
+            scans[ens] = width_scan(sims, pred.ratios, checks[ens], pred, z=z, rel_tol=rel_tol,
+                                    slope_fn=slope_fn)
+    finally:
+        if bar is not None:
+            bar.close()
+    return scans
 
 
 def _ratio_noise(prediction):

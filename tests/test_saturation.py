@@ -255,3 +255,67 @@ def test_small_nonzero_correlators_are_not_zero(tanh_report):
     assert classify_depth_behaviour(th.layers, r, noise=noise).kind == GROWING
     assert classify_depth_behaviour(L, 1e-13 * L, noise=1e-12 * L).kind == ZERO_KIND
     assert classify_depth_behaviour(L, 1e-13 * L).kind == GROWING     # no bound: only exact 0 is zero
+
+
+# ------------------------------------------------------------ width scan beside every miss
+def test_no_bare_miss_in_the_table_the_width_scan_is_beside_it():
+    """Every missed check carries the width-scan verdict and its evidence; the
+    JSON carries the scan's numbers."""
+    from fwtheory.width_scan import CONSISTENT, DISAGREES, INCONCLUSIVE, NEXT_ORDER
+
+    report = saturation(depth=8, width=16, simulate=True, samples=300, seed=2)
+    missed = [(e, n) for e in report.ensembles for n, c in report.checks[e].items()
+              if c.verdict == "disagree"]
+    assert missed                                       # A/Theta^2, D/(K Theta) miss at n = 16
+    text = report.table()
+    for e, n in missed:
+        scan = report.scans[e][n]
+        assert scan.verdict in (NEXT_ORDER, CONSISTENT, DISAGREES, INCONCLUSIVE)
+        assert scan.widths == (8, 16, 32)
+        assert f"#   {e} {n}: {scan.verdict}" in text
+        entry = report.to_dict()["results"][e][n]["width_scan"]
+        assert entry["widths"] == [8, 16, 32] and len(entry["fit"]["c0"]) == 8
+    for line in text.splitlines():
+        if "OFF" in line or " miss " in line:
+            assert "width scan:" in line, line
+    # the orthogonal NTK-variance misses are next-order: the n -> inf value lands on the theory
+    assert report.scans["orthogonal"]["D/(K Theta)"].verdict == NEXT_ORDER
+    off = saturation(depth=8, width=16, simulate=True, samples=300, seed=2, width_scan=False)
+    assert not any(off.scans.values()) and "not width-scanned" in off.table()
+
+
+def test_width_fit_recovers_intercept_and_tells_a_wrong_theory():
+    from fwtheory.width_scan import fit_widths
+
+    widths = (32, 64, 128)
+    y = np.array([[1.0 + 20.0 / n + 300.0 / n**2] for n in widths])
+    fit = fit_widths(widths, y, np.full_like(y, 1e-3))
+    assert fit["c0"][0] == pytest.approx(1.0, abs=0.01)
+    assert abs(fit["c1"][0]) > 3 * fit["c1_se"][0]
+
+
+# ------------------------------------------------------------ cost estimate and refusal
+def test_cost_estimate_order_of_magnitude_and_refusal(capsys):
+    from fwtheory import Network
+    from fwtheory._cost import check_simulate, simulate_seconds
+
+    small = simulate_seconds(2000, 50, [64], ("gaussian", "orthogonal"), workers=2)
+    assert 3 < small < 60                              # measured ~5-10 s on 2 idle cores
+    assert simulate_seconds(100, 10, [128], workers=1) > simulate_seconds(100, 10, [64], workers=1)
+    with pytest.raises(ParameterError, match="depth") as exc:
+        check_simulate(Network("tanh", depth=100000, width=64), 4000)
+    assert "--force" in str(exc.value)
+    assert check_simulate(Network("tanh", depth=100000, width=64), 4000, force=True) > 1800
+    assert "estimated run time" in capsys.readouterr().err
+
+
+def test_cli_refuses_huge_runs_with_exit_code_2(capsys):
+    from fwtheory.cli import main
+
+    assert main(["simulate", "--depth", "100000"]) == 2
+    err = capsys.readouterr().err
+    assert "depth" in err and "--force" in err and len(err.strip().splitlines()) == 1
+    assert main(["saturation", "--depth", "20000", "--no-files"]) == 2
+    assert "depth" in capsys.readouterr().err
+    assert main(["saturation", "--samples", "10000000", "--no-files"]) == 2
+    assert "samples" in capsys.readouterr().err
