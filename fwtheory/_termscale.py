@@ -2,10 +2,13 @@
 
 A coefficient X that is exactly zero in the theory (ReLU's G1 and Theta1:
 the kernel map of a scale-invariant activation is linear, so the K-derivative
-moments d^2<sigma^2>/dK^2 that source them vanish; PDLT arXiv:2106.10165
-Ch. 5, scale-invariant universality class; `fwtheory asymptotics --activation relu`) is not returned as 0 by :func:`fwtheory.prediction.predict`:
-it is the sum of terms of size O(1) that cancel up to the quadrature and
-floating-point error, e.g. 1e-14..1e-9 for ReLU's G1/K over 2000 layers. An
+moments d^2<sigma^2>/dK^2 that source them vanish; Roberts, Yaida, Hanin,
+arXiv:2106.10165, Ch. 5, scale-invariant universality class; ``fwtheory
+asymptotics --activation relu``) is not returned as 0 by
+:func:`fwtheory.prediction.predict`: it is built from terms of size O(1)
+(moments, and the linearly growing V they multiply) that cancel up to the
+quadrature and floating-point error, e.g. 1e-14..1e-9 for ReLU's G1/K over
+2000 layers. An
 absolute threshold cannot tell that from a genuinely small coefficient. This
 module bounds the error of each X^(l) from the magnitudes of the terms it is
 built from, so that "zero" means "zero within the theory's own error".

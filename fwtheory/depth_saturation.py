@@ -6,7 +6,9 @@ and the dNTK/ddNTK ratios P/Theta^2, ..., U K/Theta^3; each the coefficient of
 :func:`saturation` evaluates the leading-order theory far beyond the requested
 depth (default: 40 x depth, at least 2000 layers; cheap) and classifies the
 curve r(l) with :func:`classify_depth_behaviour`. Optionally a short Monte
-Carlo run adds measured points with error bars and a verdict.
+Carlo run adds measured points with error bars and a verdict, and for every
+ratio it misses a width scan (widths n/2, n, 2n; :mod:`fwtheory.width_scan`)
+tells a next-order (1/n^2) effect from a theory that disagrees.
 
 Expected for tanh at criticality (C_b = 0, C_W = 1), ../shared/theory.md
 Sec. 1.8, 2.4: Gaussian weights, V/K^2 -> (2/3) l (PDLT arXiv:2106.10165
@@ -497,6 +499,7 @@ class SaturationReport:
             "layers": list(range(1, depth + 1)),
             "simulation": ({"samples": self.samples, "seed": self.seed, "z": self.z, "rel_tol": self.rel_tol}
                            if self.simulated else None),
+            "width_scan": {e: sorted(s) for e, s in self.scans.items() if s},
             "results": {},
             "simulations": {},
             "elapsed_seconds": self.elapsed,

@@ -20,8 +20,10 @@ def add_parser(sub):
                     "ensemble, classify the depth behaviour from the leading-order theory evaluated "
                     "far beyond --depth: linear growth (slope per layer), saturation (asymptote and "
                     "the depth after which it stays within 5%) or decay. A short Monte Carlo run "
-                    "(on by default) adds measured points and checks them. Writes saturation.png "
-                    "and saturation.json into --out-dir.")
+                    "(on by default) adds measured points and checks them; every ratio it misses is "
+                    "width-scanned (widths n/2, n, 2n) to tell a next-order effect from a wrong "
+                    "theory. Writes saturation.png and saturation.json into --out-dir. Runs "
+                    "estimated beyond 30 minutes are refused without --force.")
     g = p.add_argument_group("network")
     g.add_argument("--activation", default="tanh", help="activation (default: tanh)")
     g.add_argument("--cb", type=float, default=0.0, help="bias variance C_b (default: 0)")
