@@ -467,8 +467,8 @@ class SaturationReport:
         if scanned:
             sc = self.scans[scanned[0][0]][scanned[0][1]]
             lines.append(f"# width scan of the missed ratios: widths {'/'.join(map(str, sc.widths))}, "
-                         f"{'/'.join(map(str, sc.samples))} networks; per layer c0 (n -> inf) of r(n) = c0 + c1/n + c2/n^2 "
-                         "against the theory with the rule above, c1 from a straight line in 1/n "
+                         f"{'/'.join(map(str, sc.samples))} networks; per layer c0 (n -> inf) of "
+                         "r(n) = c0 + c1/n + c2/n^2 against the theory with the rule above, c1 from a straight line in 1/n "
                          "(fwtheory.width_scan); depth/width at the last layer: "
                          + ", ".join(f"{self.depth / w:.2g}" for w in sc.widths))
             for e, n in scanned:
@@ -553,7 +553,7 @@ class SaturationReport:
                     series.append(Series(f"{ens} n->inf (widths {'/'.join(map(str, scan.widths))}): "
                                          f"{scan.verdict}", idx, scan.fit["c0"][idx - 1],
                                          scan.fit["c0_se"][idx - 1], style="points", color=color,
-                                         marker="s"))
+                                         marker="s", filled=False))
                 if b.kind == SATURATING:
                     series.append(Series(None, [1], [b.asymptote], style="hline", color=color))
                     if b.saturation_depth is not None and b.saturation_depth <= depth:
@@ -563,7 +563,7 @@ class SaturationReport:
                 series.append(Series(f"l/n > {VALIDITY_RATIO:g} (n = {width}): next order sizeable",
                                      [VALIDITY_RATIO * width, depth], [0.0, 0.0], style="band"))
             panels.append(Panel(title=name, ylabel=f"{name}  (coefficient of 1/n)", series=series))
-        title = (self.title() + "; lines: theory, points: MC (1 SE), squares: width-extrapolated"
+        title = (self.title() + "; lines: theory, dots: MC (1 SE), open squares: width-extrapolated n -> inf"
                  if self.simulated else self.title() + "; leading-order theory")
         return write_panels(path, panels, title=title)
 

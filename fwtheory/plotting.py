@@ -26,7 +26,7 @@ class Series:
     """One curve of a panel.
 
     ``style`` is ``"line"`` (theory), ``"points"`` (measurements; ``errors`` are
-    drawn as 1-SE error bars; ``marker`` their symbol), ``"hline"`` (a horizontal
+    drawn as 1-SE error bars; ``marker`` their symbol, hollow unless ``filled``), ``"hline"`` (a horizontal
     reference at ``values[0]``), ``"vline"`` (a vertical reference at
     ``layers[0]``) or ``"band"`` (a shaded layer range ``layers[0]``..``layers[1]``).
     """
@@ -38,6 +38,7 @@ class Series:
     style: str = "line"
     color: str = None
     marker: str = "o"
+    filled: bool = True
 
 
 @dataclass
@@ -99,7 +100,8 @@ def _draw(ax, panel, xlabel):
             ax.plot(x, y, "-", color=s.color, lw=1.6, label=s.label)
         elif s.style == "points":
             x, y, err = _finite(s)
-            ax.errorbar(x, y, yerr=err, fmt=s.marker, ms=3.0, color=s.color, ecolor=s.color,
+            ax.errorbar(x, y, yerr=err, fmt=s.marker, ms=3.0 if s.filled else 4.0, color=s.color,
+                        ecolor=s.color, mfc=None if s.filled else "none",
                         elinewidth=0.9, capsize=1.5, alpha=0.85, label=s.label)
         elif s.style == "hline":
             ax.axhline(float(np.ravel(s.values)[0]), ls="--", lw=1.0, color=s.color, alpha=0.7,

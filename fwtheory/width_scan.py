@@ -201,6 +201,7 @@ def width_scan(sims, theory_ratios, checks, prediction, z=3.0, rel_tol=0.05, slo
                      "c1_measured": bool(abs(f["c1"][0]) > z * f["c1_se"][0])}
         out[name] = WidthScan(name=name, widths=widths, samples=tuple(int(sims[w].samples) for w in widths),
                               layers=judged, theory=th, values=vals, errors=errs, fit=fit,
-                              agree=np.asarray(agree, dtype=bool), slope_measured=np.asarray(measured, dtype=bool),
+                              agree=np.asarray(agree, dtype=bool),
+                              slope_measured=np.asarray(measured, dtype=bool),
                               verdict=_judge(agree, measured, slope), slope=slope)
     return out
