@@ -319,3 +319,25 @@ def test_cli_refuses_huge_runs_with_exit_code_2(capsys):
     assert "depth" in capsys.readouterr().err
     assert main(["saturation", "--samples", "10000000", "--no-files"]) == 2
     assert "samples" in capsys.readouterr().err
+
+
+def test_width_scan_tells_next_order_from_a_wrong_theory():
+    """Synthetic r(n) = r0 + c1/n + c2/n^2 with 1% noise: the scan finds r0 when the
+    theory is r0, and says "theory disagrees" when the theory is off by 30%."""
+    from types import SimpleNamespace
+
+    from fwtheory.depth_saturation import MonteCarloCheck
+    from fwtheory.width_scan import DISAGREES, NEXT_ORDER, width_scan
+
+    rng = np.random.default_rng(0)
+    layers = np.arange(1, 21)
+    r0 = 0.5 + 0.1 * layers
+    sims = {}
+    for n in (32, 64, 128):
+        exact = r0 + 3.0 * layers / n + 20.0 * layers / n**2
+        se = np.full(20, 0.01)
+        sims[n] = SimpleNamespace(ratios={"X": exact + se * rng.standard_normal(20)},
+                                  ratio_errors={"X": se}, samples=1000)
+    check = {"X": MonteCarloCheck(layers_compared=20, layers_agree=0, failed_layers=tuple(layers))}
+    assert width_scan(sims, {"X": r0}, check, None)["X"].verdict == NEXT_ORDER
+    assert width_scan(sims, {"X": 1.3 * r0}, check, None)["X"].verdict == DISAGREES

@@ -85,14 +85,16 @@ def run(args):
 
 def estimate_seconds(width, depth, samples, ensembles, simulate=True, width_scan=True, extended_depth=None):
     """Wall seconds of ``fwtheory saturation`` (order of magnitude, fwtheory._cost):
-    the theory to the extended depth (~1.5 ms per layer and ensemble), the
-    simulation, and the width scan as if every ensemble had a missed check."""
+    the theory to the extended depth (~3 s of start-up and compilation plus
+    ~0.25 ms per layer and ensemble: 6 s for the default 2000 layers, 14 s for
+    20000, measured), the simulation, and the width scan as if every ensemble
+    had a missed check."""
     from .._cost import simulate_seconds
     from ..depth_saturation import EXTENDED_FACTOR, MAX_EXTENDED, MIN_EXTENDED
     from ..width_scan import scan_samples, scan_widths
 
     ext = extended_depth or max(depth, min(max(EXTENDED_FACTOR * depth, MIN_EXTENDED), MAX_EXTENDED))
-    seconds = 1.5e-3 * ext * len(ensembles)
+    seconds = 3.0 + 0.25e-3 * ext * len(ensembles)
     if simulate:
         seconds += simulate_seconds(samples, depth, [width], ensembles)
         if width_scan:
