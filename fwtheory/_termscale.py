@@ -39,7 +39,7 @@ own terms. For ReLU's G1 the ratio |X|/E stays below 1e-4; for tanh's G1 it
 is above 1e10.
 """
 
-__all__ = ["EPS", "roundoff_bounds"]
+__all__ = ["EPS", "roundoff_bounds", "ratio_bounds", "zero_values"]
 
 import math
 from functools import lru_cache
@@ -143,3 +143,37 @@ def roundoff_bounds(prediction, eps=EPS):
         for layer in range(L - 1):
             E[layer + 1] = M[layer] @ E[layer] + eps * (sc[layer] + sM[layer] @ X[layer])
     return {k: E[:, j] for j, k in enumerate(FLUCTUATIONS)}
+
+
+def ratio_bounds(prediction, bounds=None):
+    """{ratio: per-layer error bound}: the numerator's bound from
+    :func:`roundoff_bounds` times |extra factors / denominator|."""
+    from .quantities import ALL_RATIOS
+
+    bounds = roundoff_bounds(prediction) if bounds is None else bounds
+    values = {k: np.abs(np.asarray(v, dtype=float)) for k, v in prediction.values.items()}
+    out = {}
+    for name, spec in ALL_RATIOS.items():
+        num, den, extra = spec[0], spec[1], (spec[2] if len(spec) > 2 else ())
+        if num not in bounds:
+            continue
+        e = bounds[num].copy()
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            for f in extra:
+                e = e * values[f]
+            for f in den:
+                e = e / values[f]
+        out[name] = e
+    return out
+
+
+def zero_values(prediction):
+    """{correlator or ratio: bool (L,)}: True where the value is 0 at this
+    order, i.e. within its round-off bound (|X^(l)| <= E^(l))."""
+    bounds = roundoff_bounds(prediction)
+    out = {k: np.abs(np.asarray(prediction.values[k], dtype=float)) <= e for k, e in bounds.items()}
+    ratios = prediction.ratios
+    for name, e in ratio_bounds(prediction, bounds).items():
+        with np.errstate(invalid="ignore"):
+            out[name] = np.abs(np.asarray(ratios[name], dtype=float)) <= e
+    return out

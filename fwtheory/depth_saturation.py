@@ -782,26 +782,10 @@ def _run_width_scans(base, simulations, theory, checks, samples, seed, input_nor
 
 
 def _ratio_noise(prediction):
-    """{ratio: per-layer error bound}: the numerator's bound from
-    :func:`fwtheory._termscale.roundoff_bounds` times |extra factors / denominator|."""
-    from ._termscale import roundoff_bounds
-    from .quantities import ALL_RATIOS
+    """{ratio: per-layer error bound} (:func:`fwtheory._termscale.ratio_bounds`)."""
+    from ._termscale import ratio_bounds
 
-    bounds = roundoff_bounds(prediction)
-    values = {k: np.abs(np.asarray(v, dtype=float)) for k, v in prediction.values.items()}
-    out = {}
-    for name, spec in ALL_RATIOS.items():
-        num, den, extra = spec[0], spec[1], (spec[2] if len(spec) > 2 else ())
-        if num not in bounds:
-            continue
-        e = bounds[num].copy()
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            for f in extra:
-                e = e * values[f]
-            for f in den:
-                e = e / values[f]
-        out[name] = e
-    return out
+    return ratio_bounds(prediction)
 
 
 def _rule_text():

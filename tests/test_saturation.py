@@ -341,3 +341,15 @@ def test_width_scan_tells_next_order_from_a_wrong_theory():
     check = {"X": MonteCarloCheck(layers_compared=20, layers_agree=0, failed_layers=tuple(layers))}
     assert width_scan(sims, {"X": r0}, check, None)["X"].verdict == NEXT_ORDER
     assert width_scan(sims, {"X": 1.3 * r0}, check, None)["X"].verdict == DISAGREES
+
+
+def test_compare_shows_zero_theory_as_0_without_nan_rel_err():
+    from fwtheory import Network, compare, predict
+    from fwtheory.mc import simulate
+
+    net = Network("relu", depth=3, width=16, C_W=2.0)
+    comp = compare(predict(net), simulate(net, samples=50, seed=0))
+    assert np.all(comp.theory["G1"] == 0.0) and np.all(comp.theory["G1/K"] == 0.0)
+    rows = [line for line in comp.table().splitlines() if line.split()[:1] == ["G1"]]
+    assert rows and not any("nan" in r for r in rows)
+    assert "theory 0: zero at this order" in comp.table()

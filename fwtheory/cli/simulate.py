@@ -48,7 +48,11 @@ def _table(sim, names=None):
     from .._io import format_table
 
     def cell(v, e):
-        return "-" if v != v else (f"{v:.4g}" if e != e else f"{v:.4g}±{e:.2g}")
+        if v != v:
+            return "-"
+        if v != 0 and abs(v) <= 1e-9 and e <= 1e-9:   # a deterministic 0 up to round-off
+            return "0 (round-off)"
+        return f"{v:.4g}" if e != e else f"{v:.4g}±{e:.2g}"
 
     names = list(quantities.RATIOS) if names is None else list(names)
     rows = []
