@@ -473,7 +473,9 @@ class SaturationReport:
                          + ", ".join(f"{self.depth / w:.2g}" for w in sc.widths))
             for e, n in scanned:
                 scan = self.scans[e][n]
-                lines.append(f"#   {e} {n}: {scan.verdict} ({scan.evidence()})")
+                hint = ("; more networks per width would resolve it (fwtheory compare --widths ...)"
+                        if scan.verdict == "inconclusive" else "")
+                lines.append(f"#   {e} {n}: {scan.verdict} ({scan.evidence()}){hint}")
         rest = [f"{e} {n}" for e, n in missed if (e, n) not in scanned]
         if rest:
             lines.append("# not width-scanned (--no-width-scan or interrupted): " + ", ".join(rest)

@@ -15,11 +15,13 @@ Sec. 5.4 for tanh). When the single-width check of
 readings apart:
 
 * next-order effect: the width-extrapolated intercept c0 of a fit over widths
-  n/2, n, 2n agrees with r_0 and the 1/n slope c1 is measured (|c1| > z SE);
-* consistent with theory: c0 agrees and no 1/n slope is resolved (the misses
+  n/2, n, 2n agrees with r_0, sharply enough to be told from the width-n
+  value, and the 1/n slope c1 is measured (|c1| > z SE);
+* consistent with theory: the same, but no 1/n slope is resolved (the misses
   at width n are within the statistics after all);
 * theory disagrees: the intercept does not converge to r_0;
-* inconclusive: neither (e.g. the errors of c0 are too large).
+* inconclusive: neither; in particular when c0 agrees with r_0 only because
+  its error is too large to tell r_0 from the width-n value.
 
 Fit: per layer, c0 and its SE from c0 + c1/n + c2/n^2 through the three
 widths (weighted; at width n/2 the depth-to-width ratio is twice the main
@@ -30,10 +32,11 @@ The intercept agrees at a layer when
 |c0 - r_0| <= z SE(c0) + rel_tol |r_0| (the rule of
 :func:`fwtheory.comparison.compare`). Verdict over the layers the
 width-n check missed (for a slope miss, over the slope window, and the
-slope itself is extrapolated the same way): "next-order effect" if c0 agrees
-at >= 90% of them and c1 is measured at the majority, "consistent with
-theory" if c0 agrees at >= 90% but c1 is not; "theory disagrees" if c0
-agrees at < 50%; otherwise "inconclusive".
+slope itself is extrapolated the same way): "theory disagrees" if c0 agrees
+at < 50% of them; if it agrees at >= 90% and, at one layer at least (or for
+the slope), z SE(c0) < |r(n) - r_0| (the scan resolves the miss),
+"next-order effect" when c1 is measured at the majority and "consistent with
+theory" when it is not; otherwise "inconclusive".
 
 Cost: width n/2 with the main run's samples (1/4-1/8 of its cost), width 2n
 with 1/8 of them (~0.5-1x its cost: n^2 Gaussian, n^3 Haar per layer).
@@ -122,6 +125,8 @@ class WidthScan:
     slope_measured: np.ndarray  # per judged layer: |c1| > z SE(c1)
     verdict: str
     slope: dict = None
+    resolved: np.ndarray = None  # per judged layer: z SE(c0) < |r(n) - r_0| at the main width n
+    z: float = 3.0
 
     def evidence(self):
         """Short text: where c0 agrees, the last judged layer's numbers."""
@@ -130,14 +135,18 @@ class WidthScan:
             k = len(self.layers)
             i = self.layers[-1] - 1
             c0, se, c1, c1se = (self.fit[f][i] for f in ("c0", "c0_se", "c1", "c1_se"))
+            sharp = 0 if self.resolved is None else int(np.sum(self.resolved & self.agree))
             parts.append(f"n->inf value agrees with theory at {int(np.sum(self.agree))}/{k} missed layers, "
+                         f"told apart from the width-{self.widths[len(self.widths) // 2]} value "
+                         f"(miss > {self.z:g} SE(c0)) at {sharp}/{k}; "
                          f"1/n slope measured at {int(np.sum(self.slope_measured))}/{k}; "
                          f"l={i + 1}: c0 = {c0:.3g}+-{se:.2g} vs theory {self.theory[i]:.3g}, "
                          f"c1 = {c1:.3g}+-{c1se:.2g}")
         if self.slope is not None:
             s = self.slope
             parts.append(f"slope n->inf {s['c0']:.3g}+-{s['c0_se']:.2g} vs theory {s['theory']:.3g} "
-                         f"({'agrees' if s['agrees'] else 'differs'})")
+                         f"({'agrees' if s['agrees'] else 'differs'}"
+                         f"{'' if s['resolved'] else ', not resolved from the width-n slope'})")
         return "; ".join(parts)
 
     def to_dict(self):
@@ -147,23 +156,27 @@ class WidthScan:
                             "judged_layers": list(self.layers), "theory": self.theory,
                             "values": self.values, "errors": self.errors, "fit": self.fit,
                             "agree": self.agree, "slope_measured": self.slope_measured,
+                            "resolved": self.resolved,
                             "slope": self.slope, "verdict": self.verdict, "evidence": self.evidence()})
 
 
-def _judge(agree, measured, slope=None):
+def _judge(agree, measured, resolved, slope=None):
     checks = list(agree) + ([slope["agrees"]] if slope is not None else [])
     if not checks:
         return INCONCLUSIVE
     frac = float(np.mean(checks))
-    resolved = list(measured) + ([slope["c1_measured"]] if slope is not None else [])
-    if frac >= AGREE_FRACTION:
-        return NEXT_ORDER if np.mean(resolved) > 0.5 else CONSISTENT
     if frac < DISAGREE_FRACTION:
         return DISAGREES
-    return INCONCLUSIVE
+    shown = bool(np.any(np.asarray(agree) & np.asarray(resolved)))
+    shown |= slope is not None and slope["agrees"] and slope["resolved"]
+    if frac < AGREE_FRACTION or not shown:
+        return INCONCLUSIVE
+    width_dependence = list(measured) + ([slope["c1_measured"]] if slope is not None else [])
+    return NEXT_ORDER if np.mean(width_dependence) > 0.5 else CONSISTENT
 
 
-def width_scan(sims, theory_ratios, checks, prediction, z=3.0, rel_tol=0.05, slope_fn=None):
+def width_scan(sims, theory_ratios, checks, prediction, z=3.0, rel_tol=0.05, slope_fn=None,
+               main_width=None):
     """Scan every ratio whose check disagrees.
 
     ``sims``: {width: Simulation} (all widths of :func:`scan_widths`);
@@ -172,6 +185,7 @@ def width_scan(sims, theory_ratios, checks, prediction, z=3.0, rel_tol=0.05, slo
     lo, hi)`` -> (slope, se) of one simulation. Returns {ratio: WidthScan}.
     """
     widths = tuple(sorted(sims))
+    main = widths[len(widths) // 2] if main_width is None else main_width
     out = {}
     for name, check in checks.items():
         if check.verdict != "disagree":
@@ -188,6 +202,8 @@ def width_scan(sims, theory_ratios, checks, prediction, z=3.0, rel_tol=0.05, slo
         with np.errstate(invalid="ignore"):
             agree = np.abs(fit["c0"][idx] - th[idx]) <= z * fit["c0_se"][idx] + rel_tol * np.abs(th[idx])
             measured = np.abs(fit["c1"][idx]) > z * fit["c1_se"][idx]
+            miss = np.abs(vals[widths.index(main)][idx] - th[idx])
+            resolved = z * fit["c0_se"][idx] < miss
         slope = None
         if check.slope_agrees is False and slope_fn is not None:
             lo, hi = check.slope_window
@@ -198,10 +214,12 @@ def width_scan(sims, theory_ratios, checks, prediction, z=3.0, rel_tol=0.05, slo
             slope = {"window": [lo, hi], "values": [s[0] for s in sl], "errors": [s[1] for s in sl],
                      "c0": c0, "c0_se": se, "c1": float(f["c1"][0]), "c1_se": float(f["c1_se"][0]),
                      "theory": t, "agrees": bool(abs(c0 - t) <= z * se + rel_tol * abs(t)),
-                     "c1_measured": bool(abs(f["c1"][0]) > z * f["c1_se"][0])}
+                     "c1_measured": bool(abs(f["c1"][0]) > z * f["c1_se"][0]),
+                     "resolved": bool(z * se < abs(sl[widths.index(main)][0] - t))}
         out[name] = WidthScan(name=name, widths=widths, samples=tuple(int(sims[w].samples) for w in widths),
                               layers=judged, theory=th, values=vals, errors=errs, fit=fit,
                               agree=np.asarray(agree, dtype=bool),
                               slope_measured=np.asarray(measured, dtype=bool),
-                              verdict=_judge(agree, measured, slope), slope=slope)
+                              resolved=np.asarray(resolved, dtype=bool),
+                              verdict=_judge(agree, measured, resolved, slope), slope=slope, z=z)
     return out
