@@ -10,6 +10,10 @@ and a verdict,
 
     agree  <=>  |measured - theory| <= z SE + rel_tol |theory| + 1e-9 max(1, |theory|).
 
+Theory values within the round-off bound of their own recursion are 0 at
+this order (e.g. ReLU's G1 and Theta1) and are compared as exactly 0
+(:mod:`fwtheory._termscale`).
+
 The relative allowance ``rel_tol`` stands for the O(1/n) corrections that the
 leading-order theory omits; the last term only absorbs floating-point
 rounding of exact values (e.g. the deterministic first-layer NTK).
@@ -160,7 +164,8 @@ class Comparison:
             for i in self._layer_index(layers):
                 rows.append([label, int(self.layers[i]), self.theory[name][i], self.measured[name][i],
                              self.errors[name][i], _round(self.zscores[name][i], 2),
-                             _round(self.rel_errors[name][i], 4), self.verdicts[name][i]])
+                             "-" if self.theory[name][i] == 0 else _round(self.rel_errors[name][i], 4),
+                             self.verdicts[name][i]])
         head = ["quantity", "layer", "theory", "measured", "SE", "z", "rel.err", "verdict"]
         fails = self.failures(names, layers)
         total = sum(1 for r in rows if r[-1] != "n/a")
@@ -171,6 +176,9 @@ class Comparison:
                 by_name.setdefault(name, []).append(layer)
             tail += "; disagree: " + "; ".join(f"{k} at layers {layer_ranges(v)}" for k, v in by_name.items())
         notes = [f"# note: {n}" for n in self.notes]
+        if any(r[2] == 0 for r in rows):
+            notes.append("# theory 0: zero at this order (within the round-off bound of its recursion, "
+                         "fwtheory._termscale); its rel.err is undefined ('-')")
         return "\n".join(self.header() + [format_table(head, rows), tail] + notes)
 
     def to_dict(self):
@@ -242,6 +250,24 @@ def _round(x, digits):
 
 
 # ---------------------------------------------------------------- compare
+def _zero_roundoff(prediction, L, th, ratios):
+    """Set to exactly 0 the theory values that are 0 at this order: within the
+    round-off bound of their recursion (:func:`fwtheory._termscale.zero_values`;
+    e.g. ReLU's G1, which predict returns as ~1e-16). In place."""
+    from .errors import FwtheoryError
+
+    try:
+        from ._termscale import zero_values
+
+        zero = zero_values(prediction)
+    except (FwtheoryError, ImportError, KeyError):     # no bound: keep the values as they are
+        return
+    for table in (th, ratios):
+        for name, values in table.items():
+            if name in zero and name not in _FINITE_WIDTH_NAMES:
+                table[name] = np.where(zero[name][:L], 0.0, values)
+
+
 def verdicts(theory, measured, se, z, rel_tol):
     """(zscore, rel_error, verdict) arrays for the rule of :data:`TOLERANCE_RULE`."""
     theory, measured, se = (np.asarray(a, dtype=float) for a in (theory, measured, se))
@@ -314,6 +340,7 @@ def compare(prediction, simulation, z=3.0, rel_tol=0.05):
         fw = prediction.finite_width(None if same else sim_net.width)
         th["K"] = np.asarray(fw["E[z^2]"], dtype=float)[:L]
         th["Theta"] = np.asarray(fw["E[H_ii]"], dtype=float)[:L]
+    _zero_roundoff(prediction, L, th, ratios)
     names = tuple(k for k in ALL_CORRELATORS if k in simulation.values and k in th)
     names += tuple(k for k in ALL_RATIOS if k in simulation.ratios and k in ratios)
     theory, measured, errors, zs, rels, verdict = {}, {}, {}, {}, {}, {}

@@ -6,7 +6,9 @@ and the dNTK/ddNTK ratios P/Theta^2, ..., U K/Theta^3; each the coefficient of
 :func:`saturation` evaluates the leading-order theory far beyond the requested
 depth (default: 40 x depth, at least 2000 layers; cheap) and classifies the
 curve r(l) with :func:`classify_depth_behaviour`. Optionally a short Monte
-Carlo run adds measured points with error bars and a verdict.
+Carlo run adds measured points with error bars and a verdict, and for every
+ratio it misses a width scan (widths n/2, n, 2n; :mod:`fwtheory.width_scan`)
+tells a next-order (1/n^2) effect from a theory that disagrees.
 
 Expected for tanh at criticality (C_b = 0, C_W = 1; docs/references.md
 items 5, 6, 11): Gaussian weights, V/K^2 -> (2/3) l (PDLT arXiv:2106.10165
@@ -26,7 +28,13 @@ gives d2/d1 = 1 and r -> a + b l^(-q) gives d2/d1 = 2^(-q). Hence, in order:
 1. "undefined" if r(l) is not finite at some l <= max(depth, 8) (e.g. Theta = 0
    makes the NTK ratios 0/0); non-finite values deeper than that (e.g. Theta^3
    underflowing in an ordered phase) shorten L to the finite prefix;
-2. "zero" if S <= 1e-12 (identically zero at this order);
+2. "zero" if |r(l)| <= e(l) at every l <= L, where e(l) is the error bound of
+   r(l) accumulated in the recursion from the magnitudes of the terms summed
+   (:mod:`fwtheory._termscale`: each step adds 1e-12 times the term scale of
+   its source and coupling terms, and carries the earlier error through
+   |M_l|); the curve is then zero at this order, and what predict returns is
+   round-off (ReLU's G1 and Theta1: |r|/e < 1e-4; tanh's G1: > 1e10). A
+   curve given without error bounds is zero only when exactly 0;
 3. settled: if |d2| <= 1e-9 S, the curve has converged (exponentially fast) to
    a = x2; go to 5;
 4. growth exponent p = log2(d2/d1) when d1 d2 > 0:
@@ -71,12 +79,12 @@ from .quantities import RATIOS
 BAND = 0.05                  # "within 5%" of the asymptote (or of the peak, for decay)
 LINEAR_TOL = 0.15            # |p - 1| <= LINEAR_TOL: linear growth
 CONVERGING = -0.15           # p <= CONVERGING: increments shrink, the curve converges
-ZERO = 1e-12                 # max |r| below this: identically zero
 SETTLED = 1e-9               # |d2| <= SETTLED * S: converged
 MIN_EXTENDED = 2000
 EXTENDED_FACTOR = 40
 MAX_EXTENDED = 20000
 DEFAULT_SAMPLES = 2000
+VALIDITY_RATIO = 0.25        # shaded on the plots: l/n beyond this, next-order terms are sizeable
 
 GROWING = "growing"
 GROWING_SLOWER = "growing (slower than linear)"
@@ -179,15 +187,18 @@ def _g(x, digits=4):
     return f"{x:.{digits}g}" if digits > 1 else f"{x:.1g}"
 
 
-def classify_depth_behaviour(layers, values, depth=None, band=BAND):
+def classify_depth_behaviour(layers, values, depth=None, band=BAND, noise=None):
     """Classify the curve ``values`` (layers 1..L, contiguous) as growing,
     saturating, decaying, zero or undefined; see the module docstring.
 
     ``depth`` (<= L) is the depth of interest: ``window_slope`` and
-    ``value_at_depth`` refer to it. Needs L >= 8.
+    ``value_at_depth`` refer to it. ``noise`` (optional, shape (L,)) is the
+    per-layer error bound of ``values`` (rule 2); without it only an exactly
+    zero curve is "zero". Needs L >= 8.
     """
     layers = np.asarray(layers)
     r = np.asarray(values, dtype=float)
+    noise = None if noise is None else np.asarray(noise, dtype=float)
     L = int(layers[-1])
     if len(r) != len(layers) or len(r) < 8 or not np.array_equal(layers, np.arange(1, L + 1)):
         raise ParameterError("layers", "need the contiguous layers 1..L with L >= 8")
@@ -198,10 +209,11 @@ def classify_depth_behaviour(layers, values, depth=None, band=BAND):
         if L < max(depth, 8):
             return DepthBehaviour(UNDEFINED, extended_depth=L, depth=depth)
         layers, r = layers[:L], r[:L]
+        noise = None if noise is None else noise[:L]
     common = dict(extended_depth=L, depth=depth)
     S = float(np.max(np.abs(r)))
     common.update(peak=S, peak_layer=int(layers[np.argmax(np.abs(r))]), value_at_depth=float(r[depth - 1]))
-    if S <= ZERO:
+    if S == 0.0 or (noise is not None and bool(np.all(np.abs(r) <= noise))):
         return DepthBehaviour(ZERO_KIND, asymptote=0.0, asymptote_err=0.0, saturation_depth=1, **common)
     x0, x1, x2 = r[L // 4 - 1], r[L // 2 - 1], r[L - 1]
     d1, d2 = x1 - x0, x2 - x1
@@ -253,6 +265,7 @@ class MonteCarloCheck:
     theory_slope: float = None
     slope_window: tuple = None
     slope_agrees: bool = None
+    theory_zero: bool = False          # the theory value is 0 at this order (MC checked against 0)
 
     @property
     def verdict(self):
@@ -266,6 +279,8 @@ class MonteCarloCheck:
         if self.layers_compared == 0:
             return "n/a"
         text = f"{self.layers_agree}/{self.layers_compared} ok"
+        if self.theory_zero:
+            text = f"{self.layers_agree}/{self.layers_compared} consistent with 0"
         if self.failed_layers:
             text += f" (1st miss l={self.failed_layers[0]})"
         if self.slope is not None and np.isfinite(self.slope):
@@ -319,6 +334,16 @@ def _mc_slope(sim, prediction, name, lo, hi):
 
 def _check_mc(comparison, sim, prediction, name, behaviour, z, rel_tol):
     verdicts = comparison.verdicts[name]
+    if behaviour.kind == ZERO_KIND:      # against 0, not against the round-off predict returns
+        m = np.asarray(comparison.measured[name], dtype=float)
+        se = np.asarray(comparison.errors[name], dtype=float)
+        with np.errstate(invalid="ignore"):
+            verdicts = np.where(~(np.isfinite(m) & np.isfinite(se)), "n/a",
+                                np.where(np.abs(m) <= z * se, "agree", "disagree"))
+        failed = tuple(int(l) for l, v in zip(comparison.layers, verdicts) if v == "disagree")
+        return MonteCarloCheck(layers_compared=int(np.sum(verdicts != "n/a")),
+                               layers_agree=int(np.sum(verdicts == "agree")), failed_layers=failed,
+                               theory_zero=True)
     compared = verdicts != "n/a"
     failed = tuple(int(l) for l, v in zip(comparison.layers, verdicts) if v == "disagree")
     kw = {}
@@ -357,6 +382,8 @@ class SaturationReport:
     elapsed : float
         Seconds spent.
     notes : tuple of str
+    scans : dict[ensemble, dict[name, WidthScan]]
+        Width scans of the ratios whose check missed (:mod:`fwtheory.width_scan`).
     """
 
     parameters: dict
@@ -372,6 +399,7 @@ class SaturationReport:
     seed: int
     elapsed: float = 0.0
     notes: tuple = field(default_factory=tuple)
+    scans: dict = field(default_factory=dict)
 
     @property
     def depth(self):
@@ -400,7 +428,13 @@ class SaturationReport:
                 row.append(_short(self.behaviour[ens][name]))
                 if self.simulations.get(ens) is not None:
                     check = self.checks[ens].get(name)
-                    row.append(check.describe() if check is not None else "-")
+                    cell = check.describe() if check is not None else "-"
+                    scan = self.scans.get(ens, {}).get(name)
+                    if scan is not None:
+                        cell += f" -> width scan: {scan.verdict}"
+                    elif check is not None and check.verdict == "disagree":
+                        cell += " -> not width-scanned"
+                    row.append(cell)
             rows.append(row)
         ext = ", ".join(f"{e} {self.theory[e].network.depth}" for e in self.ensembles)
         lines = [f"# {self.title()}",
@@ -414,12 +448,41 @@ class SaturationReport:
                          f"a layer is ok when |MC - theory| <= {self.z:g} SE + {self.rel_tol:g} |theory|; "
                          f"slope: least squares over layers {lo}-{hi} (jackknife SE) vs the theory's; "
                          "'-': not measured")
-            if any(c.verdict == "disagree" for ch in self.checks.values() for c in ch.values()):
-                lines.append("# misses grow with depth/width and in ratios that are small differences of O(1) "
-                             "terms (A, D): O(1/n^2) terms beyond this order; a width scan "
-                             "(fwtheory compare --widths ...) separates them")
+            lines += self._scan_lines()
         lines += [f"# note: {n}" for n in self.notes]
         return "\n".join(lines)
+
+    def _theory_curve(self, ens, name):
+        """Theory ratio over the requested depth; exactly 0 for the "zero" class."""
+        r = np.asarray(self.theory[ens].ratios[name][:self.depth], dtype=float)
+        return np.zeros_like(r) if self.behaviour[ens][name].kind == ZERO_KIND else r
+
+    def _scan_lines(self):
+        """Comment lines with the width-scan evidence beside each missed check."""
+        missed = [(e, n) for e in self.ensembles for n, c in self.checks.get(e, {}).items()
+                  if c.verdict == "disagree"]
+        if not missed:
+            return []
+        scanned = [(e, n) for e, n in missed if n in self.scans.get(e, {})]
+        lines = []
+        if scanned:
+            sc = self.scans[scanned[0][0]][scanned[0][1]]
+            lines.append(f"# width scan of the missed ratios: widths {'/'.join(map(str, sc.widths))}, "
+                         f"{'/'.join(map(str, sc.samples))} networks; per layer c0 (n -> inf) of "
+                         "r(n) = c0 + c1/n + c2/n^2 against the theory with the rule above, c1 from a straight line in 1/n "
+                         "(fwtheory.width_scan); depth/width at the last layer: "
+                         + ", ".join(f"{self.depth / w:.2g}" for w in sc.widths))
+            for e, n in scanned:
+                scan = self.scans[e][n]
+                hint = ("; more networks per width would resolve it (fwtheory compare --widths ...)"
+                        if scan.verdict == "inconclusive" else "")
+                lines.append(f"#   {e} {n}: {scan.verdict} ({scan.evidence()}){hint}")
+        rest = [f"{e} {n}" for e, n in missed if (e, n) not in scanned]
+        if rest:
+            lines.append("# not width-scanned (--no-width-scan or interrupted): " + ", ".join(rest)
+                         + "; misses grow with depth/width (O(1/n^2) terms beyond this order); "
+                         "fwtheory compare --widths ... separates them")
+        return lines
 
     def to_dict(self):
         """Plain-JSON dictionary (parameters, rule, per ensemble and ratio the
@@ -439,6 +502,7 @@ class SaturationReport:
             "layers": list(range(1, depth + 1)),
             "simulation": ({"samples": self.samples, "seed": self.seed, "z": self.z, "rel_tol": self.rel_tol}
                            if self.simulated else None),
+            "width_scan": {e: sorted(s) for e, s in self.scans.items() if s},
             "results": {},
             "simulations": {},
             "elapsed_seconds": self.elapsed,
@@ -449,11 +513,16 @@ class SaturationReport:
             ratios = self.theory[ens].ratios
             res = {}
             for name in self.names:
-                entry = {"behaviour": self.behaviour[ens][name].to_dict(),
-                         "theory": np.asarray(ratios[name][:depth], dtype=float)}
+                b = self.behaviour[ens][name]
+                entry = {"behaviour": b.to_dict(), "theory": self._theory_curve(ens, name)}
+                if b.kind == ZERO_KIND:   # what predict returned: round-off within the bound
+                    entry["theory_roundoff"] = np.asarray(ratios[name][:depth], dtype=float)
                 if sim is not None and name in sim.ratios:
                     entry["mc"] = {"values": sim.ratios[name], "se": sim.ratio_errors[name],
                                    "check": self.checks[ens][name].to_dict()}
+                    scan = self.scans.get(ens, {}).get(name)
+                    if scan is not None:
+                        entry["width_scan"] = scan.to_dict()
                 res[name] = entry
             out["results"][ens] = res
             if sim is not None:
@@ -475,20 +544,30 @@ class SaturationReport:
             for ens in self.ensembles:
                 color = ENSEMBLE_COLORS.get(ens)
                 b = self.behaviour[ens][name]
-                series.append(Series(f"{ens}: {_short(b)}", layers,
-                                     np.asarray(self.theory[ens].ratios[name][:depth], dtype=float),
+                series.append(Series(f"{ens}: {_short(b)}", layers, self._theory_curve(ens, name),
                                      color=color))
                 sim = self.simulations.get(ens)
                 if sim is not None and name in sim.ratios:
                     series.append(Series(f"{ens} MC", sim.layers, sim.ratios[name], sim.ratio_errors[name],
                                          style="points", color=color))
+                scan = self.scans.get(ens, {}).get(name)
+                if scan is not None:
+                    idx = np.asarray(scan.layers, dtype=int)
+                    series.append(Series(f"{ens} n->inf (widths {'/'.join(map(str, scan.widths))}): "
+                                         f"{scan.verdict}", idx, scan.fit["c0"][idx - 1],
+                                         scan.fit["c0_se"][idx - 1], style="points", color=color,
+                                         marker="s", filled=False))
                 if b.kind == SATURATING:
                     series.append(Series(None, [1], [b.asymptote], style="hline", color=color))
                     if b.saturation_depth is not None and b.saturation_depth <= depth:
                         series.append(Series(None, [b.saturation_depth], [0.0], style="vline", color=color))
+            width = self.parameters["width"]
+            if self.simulated and VALIDITY_RATIO * width < depth:
+                series.append(Series(f"l/n > {VALIDITY_RATIO:g} (n = {width}): next order sizeable",
+                                     [VALIDITY_RATIO * width, depth], [0.0, 0.0], style="band"))
             panels.append(Panel(title=name, ylabel=f"{name}  (coefficient of 1/n)", series=series))
-        title = (self.title() + "; lines: theory, points: MC (1 SE)" if self.simulated
-                 else self.title() + "; leading-order theory")
+        title = (self.title() + "; lines: theory, dots: MC (1 SE), open squares: width-extrapolated n -> inf"
+                 if self.simulated else self.title() + "; leading-order theory")
         return write_panels(path, panels, title=title)
 
     def write(self, out_dir=".", stem="saturation"):
@@ -524,7 +603,7 @@ def _short(b):
               else f"slowly, peak at l={b.peak_layer}")
         return f"decaying -> 0 ({at})"
     if k == ZERO_KIND:
-        return "identically 0"
+        return "0 (identically, at this order)"
     return "undefined"
 
 
@@ -547,14 +626,14 @@ def _extended_prediction(network, depth, extended, input_norm, notes):
             L = smaller
 
 
-def _progress(progress, total):
+def _progress(progress, total, label="saturation: simulate"):
     """(callback for simulate, object to close)."""
     if progress is None or progress is False:
         return None, None
     if progress is True:
         from ._io import ProgressBar
 
-        bar = ProgressBar(total, label="saturation: simulate")
+        bar = ProgressBar(total, label=label)
         return bar, bar
     return progress, None
 
@@ -562,7 +641,7 @@ def _progress(progress, total):
 def saturation(activation="tanh", C_b=0.0, C_W=1.0, width=64, depth=50,
                ensembles=("gaussian", "orthogonal"), lambda_b=0.0, lambda_W=1.0,
                simulate=False, samples=DEFAULT_SAMPLES, seed=0, progress=None, input_norm=1.0,
-               extended_depth=None, z=3.0, rel_tol=0.05):
+               extended_depth=None, z=3.0, rel_tol=0.05, width_scan=True):
     """Classify how each 1/n ratio behaves with depth, for each weight ensemble.
 
     Parameters
@@ -584,6 +663,10 @@ def saturation(activation="tanh", C_b=0.0, C_W=1.0, width=64, depth=50,
         min(max(40 depth, 2000), 20000), never below ``depth``.
     z, rel_tol : float
         Tolerance of the Monte Carlo checks (see :func:`fwtheory.comparison.compare`).
+    width_scan : bool
+        With ``simulate``: for every ratio whose check misses, simulate widths
+        n/2 and 2n as well and tell a next-order (1/n^2) effect from a wrong
+        theory (:mod:`fwtheory.width_scan`).
 
     Returns
     -------
@@ -623,10 +706,13 @@ def saturation(activation="tanh", C_b=0.0, C_W=1.0, width=64, depth=50,
     theory = {e: _extended_prediction(net, depth, extended, input_norm, notes) for e, net in base.items()}
     ratios = {e: p.ratios for e, p in theory.items()}
     names = tuple(k for k in _ratio_names() if all(k in r for r in ratios.values()))
-    behaviour = {e: {k: classify_depth_behaviour(theory[e].layers, ratios[e][k], depth=depth) for k in names}
+    noise = {e: _ratio_noise(p) for e, p in theory.items()}
+    behaviour = {e: {k: classify_depth_behaviour(theory[e].layers, ratios[e][k], depth=depth,
+                                                 noise=noise[e].get(k)) for k in names}
                  for e in ensembles}
     simulations = {e: None for e in ensembles}
     checks = {e: {} for e in ensembles}
+    scans = {e: {} for e in ensembles}
     if simulate:
         from .comparison import compare
         from .mc import simulate as run_simulation
@@ -648,13 +734,61 @@ def saturation(activation="tanh", C_b=0.0, C_W=1.0, width=64, depth=50,
         finally:
             if bar is not None:
                 bar.close()
+        if width_scan and not any(s is not None and s.interrupted for s in simulations.values()):
+            scans = _run_width_scans(base, simulations, theory, checks, samples, seed, input_norm,
+                                     progress, z, rel_tol, notes)
     parameters = dict(activation=base[ensembles[0]].activation.name, C_b=float(C_b), C_W=float(C_W),
                       lambda_b=float(lambda_b), lambda_W=float(lambda_W), width=width, depth=depth,
                       input_norm=float(input_norm))
     return SaturationReport(parameters=parameters, ensembles=ensembles, names=names, theory=theory,
                             behaviour=behaviour, simulations=simulations, checks=checks, z=z,
                             rel_tol=rel_tol, samples=int(samples), seed=int(seed),
-                            elapsed=time.monotonic() - start, notes=tuple(notes))
+                            elapsed=time.monotonic() - start, notes=tuple(notes), scans=scans)
+
+
+def _run_width_scans(base, simulations, theory, checks, samples, seed, input_norm, progress, z, rel_tol,
+                     notes):
+    """{ensemble: {ratio: WidthScan}} for the ensembles with a missed check."""
+    from .mc import simulate as run_simulation
+    from .width_scan import scan_samples, scan_widths, width_scan
+
+    scans = {e: {} for e in base}
+    todo = [e for e in base if simulations[e] is not None
+            and any(c.verdict == "disagree" for c in checks[e].values())]
+    if not todo:
+        return scans
+    width = base[todo[0]].width
+    widths, counts = scan_widths(width), scan_samples(samples)
+    extra = [(w, s) for w, s in zip(widths, counts) if w != width]
+    callback, bar = _progress(progress, sum(s for _, s in extra) * len(todo), "saturation: width scan")
+    try:
+        for ens in todo:
+            sims = {width: simulations[ens]}
+            for w, s in extra:
+                sim = run_simulation(base[ens].replace(width=w), samples=s, seed=seed, input_norm=input_norm,
+                                     progress=callback)
+                if sim.interrupted:
+                    notes.append(f"{ens}: width scan interrupted at width {w}")
+                    return scans
+                sims[w] = sim
+            pred = theory[ens]
+
+            def slope_fn(sim, name, lo, hi, pred=pred):
+                return _mc_slope(sim, pred, name, lo, hi)
+
+            scans[ens] = width_scan(sims, pred.ratios, checks[ens], pred, z=z, rel_tol=rel_tol,
+                                    slope_fn=slope_fn)
+    finally:
+        if bar is not None:
+            bar.close()
+    return scans
+
+
+def _ratio_noise(prediction):
+    """{ratio: per-layer error bound} (:func:`fwtheory._termscale.ratio_bounds`)."""
+    from ._termscale import ratio_bounds
+
+    return ratio_bounds(prediction)
 
 
 def _rule_text():

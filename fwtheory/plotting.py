@@ -26,8 +26,9 @@ class Series:
     """One curve of a panel.
 
     ``style`` is ``"line"`` (theory), ``"points"`` (measurements; ``errors`` are
-    drawn as 1-SE error bars), ``"hline"`` (a horizontal reference at
-    ``values[0]``) or ``"vline"`` (a vertical reference at ``layers[0]``).
+    drawn as 1-SE error bars; ``marker`` their symbol, hollow unless ``filled``), ``"hline"`` (a horizontal
+    reference at ``values[0]``), ``"vline"`` (a vertical reference at
+    ``layers[0]``) or ``"band"`` (a shaded layer range ``layers[0]``..``layers[1]``).
     """
 
     label: str
@@ -36,6 +37,8 @@ class Series:
     errors: object = None
     style: str = "line"
     color: str = None
+    marker: str = "o"
+    filled: bool = True
 
 
 @dataclass
@@ -97,7 +100,8 @@ def _draw(ax, panel, xlabel):
             ax.plot(x, y, "-", color=s.color, lw=1.6, label=s.label)
         elif s.style == "points":
             x, y, err = _finite(s)
-            ax.errorbar(x, y, yerr=err, fmt="o", ms=3.0, color=s.color, ecolor=s.color,
+            ax.errorbar(x, y, yerr=err, fmt=s.marker, ms=3.0 if s.filled else 4.0, color=s.color,
+                        ecolor=s.color, mfc=None if s.filled else "none",
                         elinewidth=0.9, capsize=1.5, alpha=0.85, label=s.label)
         elif s.style == "hline":
             ax.axhline(float(np.ravel(s.values)[0]), ls="--", lw=1.0, color=s.color, alpha=0.7,
@@ -105,6 +109,9 @@ def _draw(ax, panel, xlabel):
         elif s.style == "vline":
             ax.axvline(float(np.ravel(s.layers)[0]), ls=":", lw=1.2, color=s.color, alpha=0.8,
                        label=s.label)
+        elif s.style == "band":
+            lo, hi = (float(v) for v in np.ravel(s.layers)[:2])
+            ax.axvspan(lo, hi, color=s.color or "0.5", alpha=0.12, lw=0, label=s.label)
         else:  # pragma: no cover - programming error
             raise ValueError(f"unknown series style {s.style!r}")
     ax.set_title(panel.title, fontsize=10)

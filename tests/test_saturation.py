@@ -224,3 +224,132 @@ def test_readme_main_job_defaults(tmp_path, monkeypatch, capsys):
     assert gauss["mc"]["check"]["layers_compared"] == 50
     assert "V/K^2" in out
     assert elapsed < 180
+
+
+# ------------------------------------------------------------ zero at the theory's own scale
+def test_relu_G1_and_Theta1_are_zero_not_growing():
+    """ReLU's G1 and Theta1 vanish (scale-invariant kernel map); predict returns
+    round-off 1e-14..1e-9 that used to be classified as superlinear growth."""
+    report = saturation("relu", C_W=2.0, depth=50)
+    for ens in ("gaussian", "orthogonal"):
+        b = report.behaviour[ens]
+        for name in ("G1/K", "Theta1/Theta"):
+            assert b[name].kind == ZERO_KIND, (ens, name, b[name].describe())
+        assert b["V/K^2"].kind == GROWING
+    entry = report.to_dict()["results"]["gaussian"]["G1/K"]
+    assert entry["theory"] == [0.0] * 50 and "theory_roundoff" in entry
+    row = next(line for line in report.table().splitlines() if line.startswith("G1/K"))
+    assert "0 (identically" in row and "growing" not in row
+
+
+def test_small_nonzero_correlators_are_not_zero(tanh_report):
+    from fwtheory.depth_saturation import _ratio_noise
+
+    for ens in ("gaussian", "orthogonal"):
+        assert not any(b.kind == ZERO_KIND for b in tanh_report.behaviour[ens].values())
+    # a scaled-down tanh G1 curve (1e-11 in size) is still not zero: the bound scales with it
+    th = tanh_report.theory["gaussian"]
+    noise = _ratio_noise(th)["G1/K"]
+    r = th.ratios["G1/K"]
+    assert np.all(noise < 1e-6 * np.abs(r).max())
+    assert classify_depth_behaviour(th.layers, r, noise=noise).kind == GROWING
+    assert classify_depth_behaviour(L, 1e-13 * L, noise=1e-12 * L).kind == ZERO_KIND
+    assert classify_depth_behaviour(L, 1e-13 * L).kind == GROWING     # no bound: only exact 0 is zero
+
+
+# ------------------------------------------------------------ width scan beside every miss
+def test_no_bare_miss_in_the_table_the_width_scan_is_beside_it():
+    """Every missed check carries the width-scan verdict and its evidence; the
+    JSON carries the scan's numbers."""
+    from fwtheory.width_scan import CONSISTENT, DISAGREES, INCONCLUSIVE, NEXT_ORDER
+
+    report = saturation(depth=8, width=16, simulate=True, samples=300, seed=2)
+    missed = [(e, n) for e in report.ensembles for n, c in report.checks[e].items()
+              if c.verdict == "disagree"]
+    assert missed                                       # A/Theta^2, D/(K Theta) miss at n = 16
+    text = report.table()
+    for e, n in missed:
+        scan = report.scans[e][n]
+        assert scan.verdict in (NEXT_ORDER, CONSISTENT, DISAGREES, INCONCLUSIVE)
+        assert scan.widths == (8, 16, 32)
+        assert f"#   {e} {n}: {scan.verdict}" in text
+        entry = report.to_dict()["results"][e][n]["width_scan"]
+        assert entry["widths"] == [8, 16, 32] and len(entry["fit"]["c0"]) == 8
+    for line in text.splitlines():
+        if "OFF" in line or " miss " in line:
+            assert "width scan:" in line, line
+    # the orthogonal NTK-variance misses are next-order: the n -> inf value lands on the theory
+    assert report.scans["orthogonal"]["D/(K Theta)"].verdict == NEXT_ORDER
+    off = saturation(depth=8, width=16, simulate=True, samples=300, seed=2, width_scan=False)
+    assert not any(off.scans.values()) and "not width-scanned" in off.table()
+
+
+def test_width_fit_recovers_intercept_and_tells_a_wrong_theory():
+    from fwtheory.width_scan import fit_widths
+
+    widths = (32, 64, 128)
+    y = np.array([[1.0 + 20.0 / n + 300.0 / n**2] for n in widths])
+    fit = fit_widths(widths, y, np.full_like(y, 1e-3))
+    assert fit["c0"][0] == pytest.approx(1.0, abs=0.01)
+    assert abs(fit["c1"][0]) > 3 * fit["c1_se"][0]
+
+
+# ------------------------------------------------------------ cost estimate and refusal
+def test_cost_estimate_order_of_magnitude_and_refusal(capsys):
+    from fwtheory import Network
+    from fwtheory._cost import check_simulate, simulate_seconds
+
+    small = simulate_seconds(2000, 50, [64], ("gaussian", "orthogonal"), workers=2)
+    assert 3 < small < 60                              # measured ~5-10 s on 2 idle cores
+    assert simulate_seconds(100, 10, [128], workers=1) > simulate_seconds(100, 10, [64], workers=1)
+    with pytest.raises(ParameterError, match="depth") as exc:
+        check_simulate(Network("tanh", depth=100000, width=64), 4000)
+    assert "--force" in str(exc.value)
+    assert check_simulate(Network("tanh", depth=100000, width=64), 4000, force=True) > 1800
+    assert "estimated run time" in capsys.readouterr().err
+
+
+def test_cli_refuses_huge_runs_with_exit_code_2(capsys):
+    from fwtheory.cli import main
+
+    assert main(["simulate", "--depth", "100000"]) == 2
+    err = capsys.readouterr().err
+    assert "depth" in err and "--force" in err and len(err.strip().splitlines()) == 1
+    assert main(["saturation", "--depth", "20000", "--no-files"]) == 2
+    assert "depth" in capsys.readouterr().err
+    assert main(["saturation", "--samples", "10000000", "--no-files"]) == 2
+    assert "samples" in capsys.readouterr().err
+
+
+def test_width_scan_tells_next_order_from_a_wrong_theory():
+    """Synthetic r(n) = r0 + c1/n + c2/n^2 with 1% noise: the scan finds r0 when the
+    theory is r0, and says "theory disagrees" when the theory is off by 30%."""
+    from types import SimpleNamespace
+
+    from fwtheory.depth_saturation import MonteCarloCheck
+    from fwtheory.width_scan import DISAGREES, NEXT_ORDER, width_scan
+
+    rng = np.random.default_rng(0)
+    layers = np.arange(1, 21)
+    r0 = 0.5 + 0.1 * layers
+    sims = {}
+    for n in (32, 64, 128):
+        exact = r0 + 3.0 * layers / n + 20.0 * layers / n**2
+        se = np.full(20, 0.01)
+        sims[n] = SimpleNamespace(ratios={"X": exact + se * rng.standard_normal(20)},
+                                  ratio_errors={"X": se}, samples=1000)
+    check = {"X": MonteCarloCheck(layers_compared=20, layers_agree=0, failed_layers=tuple(layers))}
+    assert width_scan(sims, {"X": r0}, check, None)["X"].verdict == NEXT_ORDER
+    assert width_scan(sims, {"X": 1.3 * r0}, check, None)["X"].verdict == DISAGREES
+
+
+def test_compare_shows_zero_theory_as_0_without_nan_rel_err():
+    from fwtheory import Network, compare, predict
+    from fwtheory.mc import simulate
+
+    net = Network("relu", depth=3, width=16, C_W=2.0)
+    comp = compare(predict(net), simulate(net, samples=50, seed=0))
+    assert np.all(comp.theory["G1"] == 0.0) and np.all(comp.theory["G1/K"] == 0.0)
+    rows = [line for line in comp.table().splitlines() if line.split()[:1] == ["G1"]]
+    assert rows and not any("nan" in r for r in rows)
+    assert "theory 0: zero at this order" in comp.table()

@@ -29,6 +29,8 @@ def add_parser(sub):
                    help="neuron pairs sampled per network and layer for the descendants (default: 8)")
     p.add_argument("--json", action="store_true", help="print JSON instead of the table")
     p.add_argument("--out", default=None, metavar="FILE", help="also write the JSON to FILE (atomically)")
+    p.add_argument("--force", action="store_true",
+                   help="run even when the estimated time exceeds the 30-minute limit (fwtheory._cost)")
     p.set_defaults(func=run)
     return p
 
@@ -49,7 +51,11 @@ def _table(sim, names=None):
     from .._io import format_table
 
     def cell(v, e):
-        return "-" if v != v else (f"{v:.4g}" if e != e else f"{v:.4g}±{e:.2g}")
+        if v != v:
+            return "-"
+        if v != 0 and abs(v) <= 1e-9 and e <= 1e-9:   # a deterministic 0 up to round-off
+            return "0 (round-off)"
+        return f"{v:.4g}" if e != e else f"{v:.4g}±{e:.2g}"
 
     names = list(quantities.RATIOS) if names is None else list(names)
     rows = []
@@ -73,6 +79,9 @@ def run(args):
 
     net = network_from_args(args)
     widths = _widths(args.widths)
+    from .._cost import check_simulate
+
+    check_simulate(net, args.samples, widths, args.descendants, force=args.force)
     total = args.samples * (len(set(widths)) if widths else 1)
     with ProgressBar(total, label="simulate", delay=2.0) as bar:
         sim = simulate(net, samples=args.samples, seed=args.seed, widths=widths,

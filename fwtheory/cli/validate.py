@@ -22,6 +22,8 @@ def add_parser(sub):
     p.add_argument("--seed", type=int, default=0, help="master seed (default: 0)")
     p.add_argument("--json", action="store_true",
                    help="print the summary as JSON instead of the table")
+    p.add_argument("--force", action="store_true",
+                   help="run even when the estimated time exceeds the 30-minute limit (fwtheory._cost)")
     p.set_defaults(func=run)
     return p
 
@@ -34,6 +36,9 @@ def run(args):
     from ..validation import validate
 
     seed = check_int("seed", args.seed, lower=0)
+    from .._cost import check_validate
+
+    check_validate(args.quick, args.only, force=args.force)
     summary = validate(quick=args.quick, out_dir=args.out_dir, seed=seed, only=args.only,
                        verbose=not args.json)
     if args.json:
