@@ -11,8 +11,21 @@ docs/references.md items 4 and 7):
 Theory, three ways: the closed forms above are checked symbolically against
 :func:`fwtheory.scale_invariant_solution` (sympy solution of the derived
 recursions), whose values must equal :func:`fwtheory.predict` (the numeric
-recursion) at every layer to 1e-9 (relative to the largest value), and the reference table values must be
-reproduced. Monte Carlo: :func:`fwtheory.simulate` at several widths, width
+recursion) at every layer within the recursion's own round-off bound, and the
+reference table values must be reproduced.
+
+The round-off criterion: a coefficient that is exactly 0 for ReLU (G1, Theta1)
+comes out of the float64 recursion as the sum of O(1)-size terms that cancel,
+so its error is set by the size of those terms, not by its own size (which is
+0). :func:`fwtheory._termscale.roundoff_bounds` bounds the accumulated error
+E^(l) of every 1/n coefficient from the magnitudes of the terms of its
+recursion and the quadrature tolerance; the check is
+|predict - exact| <= E^(l) + 1e-12 |exact| at every layer (1e-12 |exact| alone
+for K and Theta, whose recursions are computed to the quadrature tolerance
+1e-12). A fixed limit such as 1e-9 passes or fails with the depth and with the
+platform's rounding (2.5e-10 here, 2.5e-9 elsewhere for Theta1 at depth 200).
+The deviation relative to the natural scale of each quantity (K, K^2, Theta,
+K Theta, Theta^2 at that layer) is reported as well. Monte Carlo: :func:`fwtheory.simulate` at several widths, width
 extrapolated per layer (X(n) = c0 + c1/n); each ratio's c0 must lie within
 4 SE of the theory at every layer l >= 2 (layer 1 is exact: zero fluctuations).
 """
@@ -32,7 +45,7 @@ SOURCES = ["Roberts, Yaida, Hanin, arXiv:2106.10165, Sec. 5.2 and 5.4.1 (scale-i
            "Bahri, Hanin et al., Les Houches lectures arXiv:2309.01592, Thm 4.2 (kappa_4 ~ C L/n)"]
 QUICK = dict(theory_depth=50, widths=[16, 32, 64], mc_depth=4, samples=4000, z=4.0)
 FULL = dict(theory_depth=200, widths=[24, 48, 96], mc_depth=5, samples=6000, z=4.0)
-PREDICT_RTOL = 1e-9     # float64 recursion vs exact rationals, accumulated over the layers
+PREDICT_RTOL = 1e-12    # quadrature tolerance of the moments (fwtheory.gauss.DEFAULT_RTOL)
 MC_RATIOS = ("V/K^2", "D/(K Theta)", "F/(K Theta)", "B/Theta^2", "A/Theta^2")
 TABLE = {2: dict(V=20, D=12, F=4, B=2, A=8), 3: dict(V=40, D=36, F=12, B=10, A=38)}
 
@@ -63,10 +76,34 @@ def _closed_forms():
     return sol, exact_ok, slopes, forms
 
 
+#: natural scale of each quantity: the leading-order quantities of its dimension
+_SCALES = {"K": ("K",), "G1": ("K",), "V": ("K", "K"), "Theta": ("Theta",), "Theta1": ("Theta",),
+           "D": ("K", "Theta"), "F": ("K", "Theta"), "A": ("Theta", "Theta"), "B": ("Theta", "Theta")}
+
+
+def _deviations(pred, exact_vals, bounds):
+    """Per quantity: (max deviation relative to its natural scale, max deviation
+    in units of the allowed error E^(l) + PREDICT_RTOL |exact|); module docstring.
+    ``pred`` maps names to per-layer values, ``bounds`` is
+    :func:`fwtheory._termscale.roundoff_bounds` of the prediction."""
+    rel_dev, ratio = {}, {}
+    for k, v in exact_vals.items():
+        v = np.asarray(v, dtype=float)
+        dev = np.abs(np.asarray(pred[k], dtype=float) - v)
+        scale = np.prod([np.abs(np.asarray(pred[s], dtype=float)) for s in _SCALES[k]], axis=0)
+        rel_dev[k] = float(np.max(dev / scale))
+        allowed = bounds.get(k, 0.0) + PREDICT_RTOL * np.abs(v)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = np.where(allowed > 0, dev / allowed, np.where(dev == 0, 0.0, np.inf))
+        ratio[k] = float(np.max(r))
+    return rel_dev, ratio
+
+
 def run(quick=True, out_dir=DEFAULT_OUT_DIR, seed=0, verbose=True):
     """Run claim 2; write ``v2_relu_criticality.json`` and ``.png``; return the JSON dict."""
     import sympy
 
+    from .._termscale import roundoff_bounds
     from ..mc import simulate
     from ..network import Network
     from ..prediction import predict
@@ -81,11 +118,7 @@ def run(quick=True, out_dir=DEFAULT_OUT_DIR, seed=0, verbose=True):
     net = Network("relu", depth=Lt, width=64, C_W=2.0)
     pred = predict(net)
     exact_vals = sol.evaluate(Lt)
-    rel_dev = {}
-    for k, v in exact_vals.items():
-        v = np.asarray(v, dtype=float)
-        scale = max(1.0, float(np.max(np.abs(v))))
-        rel_dev[k] = float(np.max(np.abs(np.asarray(pred[k], dtype=float) - v)) / scale)
+    rel_dev, bound_ratio = _deviations(pred, exact_vals, roundoff_bounds(pred))
     table_dev = max(abs(float(pred[k][l - 1]) - ref) for l, row in TABLE.items() for k, ref in row.items())
     rep.check("closed forms: K = 2, Theta = l, V/K^2 = 5(l-1), F/(K Theta) = l-1, D/(K Theta) = 3(l-1), "
               "B/Theta^2 = (l-1)(2l-1)/(3l)", all(exact_ok.values()),
@@ -95,8 +128,11 @@ def run(quick=True, out_dir=DEFAULT_OUT_DIR, seed=0, verbose=True):
               and slopes["(A+2B)/Theta^2"] == sympy.Rational(11, 3),
               f"lim A/(Theta^2 l) = {slopes['A/Theta^2']}, lim (A+2B)/(Theta^2 l) = {slopes['(A+2B)/Theta^2']}")
     worst = max(rel_dev.values())
-    rep.check(f"exact solution == predict at every layer 1..{Lt}", worst <= PREDICT_RTOL,
-              f"max relative deviation {worst:.2e} (limit {PREDICT_RTOL:g})", max_relative_deviation=worst)
+    within = max(bound_ratio.values())
+    rep.check(f"exact solution == predict at every layer 1..{Lt}", within <= 1.0,
+              f"max |predict - exact| / (round-off bound) = {within:.2e} (limit 1); max deviation "
+              f"relative to the natural scale {worst:.2e}",
+              max_bound_ratio=within, max_relative_deviation=worst)
     rep.check("table values (V, D, F, B, A) at l = 2, 3", table_dev <= 1e-9,
               f"max |predict - table| = {table_dev:.2e}", max_abs_deviation=table_dev)
 
@@ -121,6 +157,7 @@ def run(quick=True, out_dir=DEFAULT_OUT_DIR, seed=0, verbose=True):
         "asymptotic_slopes": {k: str(v) for k, v in slopes.items()},
         "theory_layers": pred.layers, "theory_ratios": {k: pred.ratios[k] for k in MC_RATIOS},
         "predict_vs_exact_max_relative_deviation": rel_dev,
+        "predict_vs_exact_over_roundoff_bound": bound_ratio,
         "table_max_abs_deviation": table_dev,
         "monte_carlo": {"widths": P["widths"], "samples_per_width": sim.samples,
                         "layers": sim.layers, "ratios": mc},
