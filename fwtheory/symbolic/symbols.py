@@ -39,6 +39,11 @@ CORRELATOR_SYMBOLS = {
     "S": sympy.Symbol("S", real=True),
     "T": sympy.Symbol("T", real=True),
     "U": sympy.Symbol("U", real=True),
+    # order 1/n^2, single input (docs/derivation.md): E[z^2] = K + G1/n + G2/n^2,
+    # Cov(z_i^2, z_k^2) = V/n + V1/n^2 (i != k), kappa(z_i^2, z_j^2, z_k^2) = U6/n^2 (distinct)
+    "G2": sympy.Symbol("G2", real=True),
+    "V1": sympy.Symbol("V1", real=True),
+    "U6": sympy.Symbol("U6", real=True),
 }
 
 _FACTORS = ("s", "t", "u", "v", "z")  # sigma, sigma', sigma'', sigma''', z
