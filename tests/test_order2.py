@@ -62,7 +62,7 @@ def test_variance_operator_series_order2():
     G1, V, G2, V1, U6 = (S[k] for k in ("G1", "V", "G2", "V1", "U6"))
     ser = variance_operator_series(2)
     D = sympy.Symbol("D")
-    got = sum(c * EPS**k * D**m for (k, m), c in ser.items())
+    got = sum(c * EPS**k * D**len(m) for (k, m), c in ser.items())
     X = EPS * (G1 * D + V * D**2 / 2) + EPS**2 * (G2 * D + V1 * D**2 / 2 + U6 * D**3 / 6)
     want = sympy.series(sympy.exp(X), EPS, 0, 3).removeO()
     assert sympy.expand(got - want) == 0
@@ -241,3 +241,32 @@ def test_lower_orders_of_the_six_point_cumulant_vanish():
         kappa = sympy.expand(kappa)
         assert kappa.coeff(EPS, 0) == 0 and kappa.coeff(EPS, 1) == 0
         assert sympy.expand(kappa.coeff(EPS, 2) - derive("U6", ensemble).expr) == 0
+
+
+# ------------------------------------------------------------------ any activation, second layer
+@pytest.mark.parametrize("ensemble", ["gaussian", "orthogonal"])
+def test_second_layer_exact_for_any_activation(ensemble):
+    """Layer 2 over a Gaussian first layer (any C_b): the s_j = sigma(z_j^(1)) are i.i.d. with
+    <s^2>, <s^4>, <s^6> at K^(1). Gaussian weights: z^(2) is Gaussian with variance
+    G^ = C_W |s|^2 / n. Orthogonal: z^(2) is uniform on the sphere of radius^2 C_W |s|^2, so
+    E[z_i^2 z_k^2] = C_W^2 E|s|^4 / (n(n+2)), E[z_i^2 z_j^2 z_k^2] = C_W^3 E|s|^6 / (n(n+2)(n+4))."""
+    s2, s4, s6 = moment(s=2), moment(s=4), moment(s=6)
+    E_s2 = n * s2
+    E_s4 = n * s4 + n * (n - 1) * s2**2
+    E_s6 = n * s6 + 3 * n * (n - 1) * s4 * s2 + n * (n - 1) * (n - 2) * s2**3
+    if ensemble == "gaussian":
+        e2, e22, e222 = C_W * E_s2 / n, C_W**2 * E_s4 / n**2, C_W**3 * E_s6 / n**3
+    else:
+        e2 = C_W * E_s2 / n
+        e22 = C_W**2 * E_s4 / (n * (n + 2))
+        e222 = C_W**3 * E_s6 / (n * (n + 2) * (n + 4))
+    # biases: z_i = b_i + y_i with b_i ~ N(0, C_b) independent of y (odd terms vanish)
+    e2, e22, e222 = (C_b + e2, C_b**2 + 2 * C_b * e2 + e22,
+                     C_b**3 + 3 * C_b**2 * e2 + 3 * C_b * e22 + e222)
+    g = _coeffs(e2)
+    v = _coeffs(e22 - e2**2)
+    u = _coeffs(e222 - 3 * e22 * e2 + 2 * e2**3)
+    layer1 = {S[k]: 0 for k in ("G1", "V", "G2", "V1", "U6")}
+    for name, want in (("G1", g[1]), ("G2", g[2]), ("V", v[1]), ("V1", v[2]), ("U6", u[2])):
+        got = derive(name, ensemble).expr.xreplace(layer1)
+        assert sympy.expand(got - want) == 0, (name, got, want)

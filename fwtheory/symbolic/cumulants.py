@@ -43,9 +43,10 @@ Keeping order eps^k needs the cumulants up to 2k + 2 points, with all their
 corrections up to eps^k; the table below is complete through k = 2.
 """
 
-__all__ = ["EPS", "PairCumulant", "Z_CUMULANTS", "MAX_ORDER", "DerivationError",
-           "product_expectation", "variance_operator_series"]
+__all__ = ["EPS", "SINGLE", "PairCumulant", "Z_CUMULANTS", "MAX_ORDER", "DerivationError",
+           "product_expectation", "variance_operator_series", "single_input_moment"]
 
+import itertools
 from dataclasses import dataclass
 from functools import lru_cache
 from math import factorial
@@ -64,29 +65,34 @@ class DerivationError(FwtheoryError, ArithmeticError):
     (e.g. a coefficient that grows with the width)."""
 
 
+#: The sample-index pair of a single input: every derivation D below is D^{(SINGLE)}.
+SINGLE = (0, 0)
+
+
 @dataclass(frozen=True)
 class PairCumulant:
     """The connected 2r-point function of the preactivations at layer l,
 
         kappa(z_{a1;s1}, ..., z_{a2r;s2r}) = sum_{pairings P} prod_{(x,y) in P} delta_{a_x a_y}
-                                             * T_P(s),    T = sum_k eps^k terms[k],
+                                             * T_{(s_x s_y) for (x,y) in P},   T = sum_k eps^k T_k,
 
-    ``rank`` = r (number of neuron pairs). ``terms`` = ((power of eps, coefficient), ...).
-    ``samples`` = number of sample (input) indices per pair; a single input has
-    the scalar tensor T (the only case implemented); for m inputs each term is
-    a tensor T_{(s1 s2)(s3 s4)...} symmetric within and across pairs.
+    ``rank`` = r (number of neuron pairs); ``terms`` = ((power k of eps, T_k), ...).
+    T_k is a sympy scalar for a single input (sample pair :data:`SINGLE`), or,
+    for several inputs, a tuple of (sample-pair monomial, coefficient) giving
+    the components of the tensor T_{(a1 b1)...(ar br)} on sorted tuples of
+    sample pairs (a <= b), symmetric under exchanging pairs
+    (K_{ab}; V_{(ab)(cd)}; U6_{(ab)(cd)(ef)}).
     """
 
     rank: int
     terms: tuple
-    samples: int = 1
 
-    def coefficient(self, power):
-        return sum((c for k, c in self.terms if k == power), sympy.Integer(0))
-
-    @property
-    def leading_power(self):
-        return min(k for k, _ in self.terms)
+    def components(self, tensor):
+        """(monomial, coefficient) pairs of one term; a monomial is a sorted
+        tuple of ``rank`` sample pairs."""
+        if isinstance(tensor, tuple):
+            return tensor
+        return (((SINGLE,) * self.rank, tensor),)
 
 
 #: The layer-l effective theory of the preactivations, single input, through eps^2.
@@ -103,41 +109,45 @@ Z_CUMULANTS = (
 MAX_ORDER = 2
 
 
-def _check_order(order, cumulants=Z_CUMULANTS):
+def _check_order(order):
     if order > MAX_ORDER or order < 0:
-        ranks = {c.rank for c in cumulants}
-        missing = [f"the {2 * r}-point cumulant" for r in range(2, order + 2) if r not in ranks]
-        missing.append(f"the eps^{order} corrections of the lower cumulants (e.g. G{order}, V{order - 1})")
         raise ParameterError("order", f"must be between 0 and {MAX_ORDER}, got {order!r}: order "
-                             f"{order} would need {', '.join(missing)}, which are not in the "
-                             "layer-l effective theory")
+                             f"{order} would need the {2 * order + 2}-point cumulant and the "
+                             f"eps^{order} corrections of the lower cumulants, which are not in "
+                             "the layer-l effective theory")
+
+
+def _merge(m1, m2):
+    return tuple(sorted(m1 + m2))
 
 
 @lru_cache(maxsize=None)
 def variance_operator_series(order, cumulants=Z_CUMULANTS):
-    """exp( sum_r (c_r/r!) D^r ) truncated at eps^order, as {(eps power, D power): coefficient}
-    (rank 1 without its eps^0 term K). See (*) in the module docstring."""
-    _check_order(order, cumulants)
+    """exp( sum_r (1/r!) T_r . D^r ) truncated at eps^order (rank 1 without its
+    eps^0 term K), as {(eps power, monomial): coefficient}. A monomial is a
+    sorted tuple of sample pairs, one commuting derivation D^{ab} per factor;
+    for a single input it is (SINGLE,) * m, i.e. D^m. See (*) in the module
+    docstring."""
+    _check_order(order)
     exponent = {}
     for cum in cumulants:
-        for k, c in cum.terms:
-            if cum.rank == 1 and k == 0:
+        for k, tensor in cum.terms:
+            if (cum.rank == 1 and k == 0) or k > order:
                 continue
-            if k <= order:
-                key = (k, cum.rank)
+            if k == 0:  # pragma: no cover - a table error, not user input
+                raise DerivationError(f"the {2 * cum.rank}-point cumulant has an eps^0 term")
+            for mono, c in cum.components(tensor):
+                key = (k, tuple(sorted(mono)))
                 exponent[key] = exponent.get(key, 0) + c / factorial(cum.rank)
-    for (k, _), _c in exponent.items():
-        if k == 0:  # pragma: no cover - a cumulant without a 1/n suppression
-            raise DerivationError("a connected cumulant of order eps^0 beyond the two-point function")
     # exp(X) = sum_m X^m / m!; every term of X carries at least one power of eps
-    result = {(0, 0): sympy.Integer(1)}
-    power = {(0, 0): sympy.Integer(1)}
+    result = {(0, ()): sympy.Integer(1)}
+    power = {(0, ()): sympy.Integer(1)}
     for m in range(1, order + 1):
         new = {}
-        for (k1, d1), c1 in power.items():
-            for (k2, d2), c2 in exponent.items():
+        for (k1, m1), c1 in power.items():
+            for (k2, m2), c2 in exponent.items():
                 if k1 + k2 <= order:
-                    key = (k1 + k2, d1 + d2)
+                    key = (k1 + k2, _merge(m1, m2))
                     new[key] = new.get(key, 0) + c1 * c2
         power = new
         for key, c in power.items():
@@ -155,16 +165,31 @@ def _compositions(total, parts):
             yield (first,) + rest
 
 
+def single_input_moment(powers, derivatives):
+    """Site moment for one input: d^m/dK^m <f>_K, m = len(derivatives)."""
+    return moment(*powers, dk=len(derivatives))
+
+
 @lru_cache(maxsize=None)
-def _leibniz(sites, m):
-    """D^m prod_a <f_a>_K = sum over m_1 + ... + m_p = m of m!/prod m_a! prod d^{m_a}<f_a>."""
+def _leibniz(sites, monomial, site_moment=single_input_moment):
+    """(prod_{D in monomial} D) prod_a <f_a>, each D = sum_a d/dK at site a
+    (Leibniz rule): every factor goes to one of the sites; a site receiving
+    the sub-monomial mu contributes ``site_moment(powers, mu)``."""
     if not sites:
-        return sympy.Integer(1) if m == 0 else sympy.Integer(0)
+        return sympy.Integer(1) if not monomial else sympy.Integer(0)
+    labels = sorted(set(monomial))
+    counts = [monomial.count(lab) for lab in labels]
     total = sympy.Integer(0)
-    for comp in _compositions(m, len(sites)):
-        term = sympy.Integer(factorial(m))
-        for p, ma in zip(sites, comp):
-            term = term / factorial(ma) * moment(*p, dk=ma)
+    for split in itertools.product(*(list(_compositions(c, len(sites))) for c in counts)):
+        weight = 1
+        for c, comp in zip(counts, split):
+            weight *= factorial(c)
+            for part in comp:
+                weight //= factorial(part)
+        term = sympy.Integer(weight)
+        for a, p in enumerate(sites):
+            sub = tuple(lab for lab, comp in zip(labels, split) for _ in range(comp[a]))
+            term *= site_moment(p, sub)
             if term == 0:
                 break
         total += term
@@ -175,8 +200,8 @@ def _leibniz(sites, m):
 def _product_expectation(sites, order):
     series = variance_operator_series(order)
     total = sympy.Integer(0)
-    for (k, m), c in series.items():
-        total += EPS**k * c * _leibniz(sites, m)
+    for (k, mono), c in series.items():
+        total += EPS**k * c * _leibniz(sites, mono)
     return sympy.expand(total)
 
 
