@@ -16,9 +16,12 @@ The derivation follows PDLT (arXiv:2106.10165) Ch. 4 and 8, step by step:
 3. **Index coincidences**: every remaining sum over neurons j1..jm of layer l is
    split into set partitions (which indices coincide), with exact counts
    n (n-1) ... (n-p+1).
-4. **Layer-l effective theory** (:mod:`.effective`) for each pattern.
-5. **Expansion** in eps = 1/n, keeping orders 1 and 1/n, and the connected
-   combinations that define each correlator (:mod:`fwtheory.quantities`).
+4. **Layer-l effective theory** for each pattern: the cumulant expansion of
+   :mod:`.cumulants` for preactivation functionals (to 1/n^2), the O(1/n)
+   NTK rules of :mod:`.effective` for NTK objects.
+5. **Expansion** in eps = 1/n up to the requested order (1/n^2 at most), and
+   the joint cumulant of the field groups that defines each correlator
+   (:data:`TARGETS`; :mod:`fwtheory.quantities`).
 
 Only equal hidden widths are treated (n_l = n_{l-1} = n), the setting of the
 issue and of Day, Kahn, Roberts (arXiv:2310.07765) for orthogonal weights.
