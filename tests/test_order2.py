@@ -270,3 +270,40 @@ def test_second_layer_exact_for_any_activation(ensemble):
     for name, want in (("G1", g[1]), ("G2", g[2]), ("V", v[1]), ("V1", v[2]), ("U6", u[2])):
         got = derive(name, ensemble).expr.xreplace(layer1)
         assert sympy.expand(got - want) == 0, (name, got, want)
+
+
+# ------------------------------------------------------------------ the expansion on a non-Gaussian law
+@pytest.mark.parametrize("powers", [(8,), (4, 4), (6, 2), (4, 2, 2), (2, 2, 2, 2), (6, 4, 2), (10,)])
+def test_product_expectation_on_the_sphere(powers):
+    """z uniform on the sphere of radius^2 n K in R^n (an O(n)-invariant law that is not a Gaussian
+    scale mixture: its four-point cumulant is negative). Exact: E[prod_a z_a^(2 m_a)] =
+    prod (2 m_a - 1)!! (nK)^M / (n (n+2) ... (n + 2M - 2)). Its cumulants in the normalization
+    of Z_CUMULANTS: G1 = G2 = 0, V = -2K^2, V1 = 4K^2, U6 = 16K^3; the expansion must reproduce
+    every such moment through 1/n^2, including the D^4 term (V^2/8) on up to four neurons."""
+    K = sympy.Symbol("K", positive=True)
+    values = {S["K"]: K, S["G1"]: 0, S["G2"]: 0, S["V"]: -2 * K**2, S["V1"]: 4 * K**2,
+              S["U6"]: 16 * K**3}
+    kk = sympy.Symbol("kk", positive=True)
+    e = product_expectation([(0, 0, 0, 0, p) for p in powers], 2)
+    e = e.xreplace({m: sympy.diff(sympy.factorial2(m.powers[4] - 1) * kk ** (m.powers[4] // 2), kk,
+                                  m.dk).subs(kk, K) for m in e.atoms(GaussianMoment)})
+    e = sympy.expand(e.xreplace(values))
+    M = sum(powers) // 2
+    exact = sympy.prod([sympy.factorial2(p - 1) for p in powers]) * (n * K) ** M / sympy.prod(
+        [n + 2 * r for r in range(M)])
+    want = _coeffs(exact)
+    for k in range(3):
+        assert sympy.expand(e.coeff(EPS, k) - want[k]) == 0, (k, e.coeff(EPS, k), want[k])
+
+
+def test_growing_coefficient_is_a_clear_error():
+    from fwtheory.symbolic import DerivationError
+    from fwtheory.symbolic.derivation import _eps_series
+    with pytest.raises(DerivationError, match="grows with the width"):
+        _eps_series(n**2 / (n + 1), 2)
+
+
+def test_order2_dependencies():
+    assert set(derive("G2").dependencies) == {"K", "G1", "V", "G2", "V1", "U6"}
+    assert set(derive("V1", "orthogonal").dependencies) == {"K", "G1", "V", "V1", "U6"}
+    assert set(derive("U6").dependencies) == {"K", "V", "U6"}
