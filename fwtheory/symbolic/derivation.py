@@ -185,7 +185,7 @@ def expectation(fields, ensemble, first_layer=False, order=1):
     NTK fields at order 2 raise :class:`~fwtheory.errors.ParameterError`.
     """
     fields = tuple(tuple(f) for f in fields)
-    _check_order(order, fields)
+    _check_order(order, () if first_layer else fields)  # the first layer is exact in n
     return _expectation(fields, get_ensemble(ensemble).name, first_layer, order)
 
 
