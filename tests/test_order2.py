@@ -307,3 +307,71 @@ def test_order2_dependencies():
     assert set(derive("G2").dependencies) == {"K", "G1", "V", "G2", "V1", "U6"}
     assert set(derive("V1", "orthogonal").dependencies) == {"K", "G1", "V", "V1", "U6"}
     assert set(derive("U6").dependencies) == {"K", "V", "U6"}
+
+
+# ------------------------------------------------------------------ a non-scale-invariant activation
+def _quadratic_moments(expr, K):
+    """<sigma^a sigma'^b sigma''^c sigma'''^e z^d>_K and K-derivatives for sigma(z) = z^2."""
+    kk = sympy.Symbol("kk", positive=True)
+    subs = {}
+    for m in expr.atoms(GaussianMoment):
+        a, b, c, e, d = m.powers
+        p = 2 * a + b + d
+        val = 0 if (e or p % 2) else 2 ** (b + c) * sympy.factorial2(p - 1) * kk ** (p // 2)
+        subs[m] = sympy.diff(val, kk, m.dk).subs(kk, K)
+    return expr.xreplace(subs)
+
+
+def _mean_power_of_Y(p):
+    """E[Y^p] through eps^2, Y = (1/n) sum_j xi_j^4 over n i.i.d. standard normals: a sum over
+    the ways the p indices coincide, k distinct ones counted n^(k falling) / n^p =
+    eps^(p-k) prod_{i<k} (1 - i eps), with E[xi^(4r)] = (4r-1)!! = 3, 105, 10395 for r = 1, 2, 3.
+    Only k >= p - 2 reach eps^2: all distinct; one pair; one triple or two pairs."""
+    def count(k):
+        e1 = k * (k - 1) // 2
+        e2 = (e1**2 - (k - 1) * k * (2 * k - 1) // 6) // 2   # sum_{i<j<k} i j
+        return EPS ** (p - k) * (1 - e1 * EPS + e2 * EPS**2)
+    b = sympy.binomial
+    total = 3**p * count(p)
+    if p >= 2:
+        total += b(p, 2) * 105 * 3 ** (p - 2) * count(p - 1)
+    if p >= 3:
+        total += b(p, 3) * 10395 * 3 ** (p - 3) * count(p - 2)
+    if p >= 4:
+        total += 3 * b(p, 4) * 105**2 * 3 ** (p - 4) * count(p - 2)
+    return _truncate2(total)
+
+
+def _truncate2(expr):
+    expr = sympy.expand(expr)
+    return sum((expr.coeff(EPS, k) * EPS**k for k in range(3)), sympy.Integer(0))
+
+
+def test_quadratic_activation_exact_to_all_orders():
+    """sigma(z) = z^2, Gaussian weights, C_b = 0, C_W = 1/3, K^(1) = 1 (q0 = 3): with
+    z^(l) = sqrt(G^_l) xi, G^_{l+1} = C_W G^_l^2 Y_l, Y_l = (1/n) sum_j xi_j^4 i.i.d. over layers, so
+    E[G^_l^m] = prod_{r=1}^{l-1} E[(Y/3)^(m 2^(l-1-r))] exactly and K^(l) = 1. Unlike ReLU and linear,
+    <sigma^2>_K = 3K^2 has a nonzero second K-derivative: every term of G2 and V1 except the
+    third- and fourth-derivative ones is exercised, with G1, V, V1, U6 all nonzero. Layers 1..10."""
+    params = {C_b: 0, C_W: sympy.Rational(1, 3), q0: 3}
+    recs = {k: derive(k).expr.subs(params) for k in STATE}
+    state = {k: derive(k).initial["gaussian"].subs(params) for k in STATE}
+    ey = {}
+
+    def EY(p):
+        if p not in ey:
+            ey[p] = _mean_power_of_Y(p) / 3**p
+        return ey[p]
+
+    for layer in range(1, 11):
+        moments = [_truncate2(sympy.prod([EY(m * 2 ** (layer - 1 - r)) for r in range(1, layer)]))
+                   for m in (1, 2, 3)]
+        e2, e22, e222 = moments
+        g, v, u = ([_truncate2(x).coeff(EPS, k) for k in range(3)]
+                   for x in (e2, e22 - e2**2, e222 - 3 * e22 * e2 + 2 * e2**3))
+        want = {"K": g[0], "G1": g[1], "G2": g[2], "V": v[1], "V1": v[2], "U6": u[2]}
+        for k in STATE:
+            assert sympy.simplify(state[k] - want[k]) == 0, (layer, k, state[k], want[k])
+        state = {k: sympy.expand(_quadratic_moments(recs[k], state["K"]).xreplace(
+            {S[x]: state[x] for x in STATE})) for k in STATE}
+    assert state["G2"] != 0 and state["V1"] != 0 and state["U6"] != 0
