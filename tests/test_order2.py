@@ -375,3 +375,69 @@ def test_quadratic_activation_exact_to_all_orders():
         state = {k: sympy.expand(_quadratic_moments(recs[k], state["K"]).xreplace(
             {S[x]: state[x] for x in STATE})) for k in STATE}
     assert state["G2"] != 0 and state["V1"] != 0 and state["U6"] != 0
+
+
+def _series_ratio(k, p, sphere):
+    """n^(k falling) / n^p times, on the sphere, n^(2p) / prod_{i<2p} (n + 2i), through eps^2."""
+    c = [1, 0, 0]                                   # truncated polynomial in eps
+
+    def times(a):                                   # multiply by (1 + a eps)
+        c[2] += a * c[1]
+        c[1] += a * c[0]
+
+    for i in range(k):
+        times(-i)
+    if sphere:
+        for i in range(2 * p):                      # 1/(1 + 2i eps) = 1 - 2i eps + 4i^2 eps^2 - ...
+            a = 2 * i
+            c[2] += -a * c[1] + a * a * c[0]
+            c[1] += -a * c[0]
+    return EPS ** (p - k) * (c[0] + c[1] * EPS + c[2] * EPS**2)
+
+
+def _mean_power_of_Y_sphere(p):
+    """E[(n sum_j u_j^4)^p] through eps^2, u uniform on the unit sphere of R^n:
+    E[prod_i u_i^(2 a_i)] = prod (2 a_i - 1)!! / (n (n+2) ... (n + 2A - 2))."""
+    b = sympy.binomial
+    total = 3**p * _series_ratio(p, p, True)
+    if p >= 2:
+        total += b(p, 2) * 105 * 3 ** (p - 2) * _series_ratio(p - 1, p, True)
+    if p >= 3:
+        total += b(p, 3) * 10395 * 3 ** (p - 3) * _series_ratio(p - 2, p, True)
+    if p >= 4:
+        total += 3 * b(p, 4) * 105**2 * 3 ** (p - 4) * _series_ratio(p - 2, p, True)
+    return _truncate2(total)
+
+
+def test_quadratic_activation_orthogonal_hidden_layers_exact():
+    """sigma(z) = z^2, Gaussian first layer, Haar-orthogonal hidden layers, C_b = 0, C_W = 1/3,
+    K^(1) = 1. For l >= 2, z^(l) = R_l u_l with u_l uniform on the unit sphere and independent of
+    the radius (Haar invariance), R_2^2 = C_W n K1^2 Y_1 (Y_1 = (1/n) sum xi^4 of the Gaussian
+    first layer) and R_(l+1)^2 = C_W R_l^4 sum_j u_(l,j)^4. With P_l = R_l^2 / n:
+    E[z^2] = E[P], E[z_i^2 z_k^2] = E[P^2] n/(n+2), E[z_i^2 z_j^2 z_k^2] = E[P^3] n^2/((n+2)(n+4)),
+    and P_(l+1) = C_W P_l^2 (n sum_j u_j^4)."""
+    params = {C_b: 0, C_W: sympy.Rational(1, 3), q0: 3}
+    recs = {k: derive(k, "orthogonal").expr.subs(params) for k in STATE}
+    state = {k: derive(k, "orthogonal").initial["gaussian"].subs(params) for k in STATE}
+    cache = {}
+
+    def EY(p, first):
+        if (p, first) not in cache:
+            cache[p, first] = (_mean_power_of_Y(p) if first else _mean_power_of_Y_sphere(p)) / 3**p
+        return cache[p, first]
+
+    sphere2 = _truncate2(sympy.series(1 / (1 + 2 * EPS), EPS, 0, 3).removeO())
+    sphere3 = _truncate2(sympy.series(1 / ((1 + 2 * EPS) * (1 + 4 * EPS)), EPS, 0, 3).removeO())
+    for layer in range(1, 11):
+        EP = [_truncate2(sympy.prod([EY(m * 2 ** (layer - 1 - r), r == 1) for r in range(1, layer)]))
+              for m in (1, 2, 3)]
+        e2 = EP[0]
+        e22 = _truncate2(EP[1] * (sphere2 if layer > 1 else 1))
+        e222 = _truncate2(EP[2] * (sphere3 if layer > 1 else 1))
+        g, v, u = ([_truncate2(x).coeff(EPS, k) for k in range(3)]
+                   for x in (e2, e22 - e2**2, e222 - 3 * e22 * e2 + 2 * e2**3))
+        want = {"K": g[0], "G1": g[1], "G2": g[2], "V": v[1], "V1": v[2], "U6": u[2]}
+        for k in STATE:
+            assert sympy.simplify(state[k] - want[k]) == 0, (layer, k, state[k], want[k])
+        state = {k: sympy.expand(_quadratic_moments(recs[k], state["K"]).xreplace(
+            {S[x]: state[x] for x in STATE})) for k in STATE}
