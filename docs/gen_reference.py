@@ -198,6 +198,22 @@ def recursions_markdown():
             out.write(f"\nDepends on: {', '.join(rec.dependencies)}. First layer (n0 -> infinity): "
                       f"`{first['gaussian']}` (Gaussian first layer), `{first['orthogonal']}` "
                       f"(orthogonal first layer).\n\n")
+    from fwtheory.symbolic import ORDER2_NAMES
+
+    out.write("## Order 1/n^2 (preactivations, both ensembles)\n\n"
+              "E[z^2] = K + G1/n + G2/n^2, Cov(z_i^2, z_k^2) = V/n + V1/n^2 and "
+              "kappa(z_i^2, z_j^2, z_k^2) = U6/n^2 (i, j, k distinct); `dK3[...]`, `dK4[...]` are "
+              "third and fourth K-derivatives ([Derivation](derivation.md)). Not used by "
+              "`predict`.\n\n")
+    for ens in ("gaussian", "orthogonal"):
+        for name in ORDER2_NAMES:
+            rec = derive(name, ens)
+            first = {k: sympy.sstr(v) for k, v in rec.initial.items()}
+            out.write(f"### {name} ({ens})\n\n")
+            out.write(_fence(str(rec)))
+            out.write(f"\nDepends on: {', '.join(rec.dependencies)}. First layer (n0 -> infinity): "
+                      f"`{first['gaussian']}` (Gaussian first layer), `{first['orthogonal']}` "
+                      f"(orthogonal first layer).\n\n")
     return out.getvalue()
 
 

@@ -17,15 +17,19 @@ The derivation follows PDLT (arXiv:2106.10165) Ch. 4 and 8, step by step:
 3. **Index coincidences**: every remaining sum over neurons j1..jm of layer l is
    split into set partitions (which indices coincide), with exact counts
    n (n-1) ... (n-p+1).
-4. **Layer-l effective theory** (:mod:`.effective`) for each pattern.
-5. **Expansion** in eps = 1/n, keeping orders 1 and 1/n, and the connected
-   combinations that define each correlator (:mod:`fwtheory.quantities`).
+4. **Layer-l effective theory** for each pattern: the cumulant expansion of
+   :mod:`.cumulants` for preactivation functionals (to 1/n^2), the O(1/n)
+   NTK rules of :mod:`.effective` for NTK objects.
+5. **Expansion** in eps = 1/n up to the requested order (1/n^2 at most), and
+   the joint cumulant of the field groups that defines each correlator
+   (:data:`TARGETS`; :mod:`fwtheory.quantities`).
 
 Only equal hidden widths are treated (n_l = n_{l-1} = n), the setting of the
 issue and of Day, Kahn, Roberts (arXiv:2310.07765) for orthogonal weights.
 """
 
-__all__ = ["derive", "Recursion", "expectation", "TARGETS", "NAMES", "dependency_graph"]
+__all__ = ["derive", "Recursion", "expectation", "TARGETS", "NAMES", "ORDER2_NAMES", "ALL_NAMES",
+           "dependency_graph"]
 
 import itertools
 from collections.abc import Mapping
@@ -37,11 +41,15 @@ import sympy
 
 from ..errors import ParameterError
 from .chain_rule import FieldTerm, expand_field
-from .effective import EPS, add_powers, layer_expectation, truncate
+from .cumulants import EPS, MAX_ORDER, DerivationError
+from .effective import add_powers, layer_expectation, truncate
 from .ensembles import get_ensemble, n
 from .symbols import C_W, C_b, CORRELATOR_SYMBOLS, GaussianMoment, correlator_latex, q0
 
 NAMES = ("K", "G1", "V", "Theta", "Theta1", "D", "F", "A", "B", "P", "Q", "R", "S", "T", "U")
+#: correlators of order 1/n^2 (single input, preactivations only)
+ORDER2_NAMES = ("G2", "V1", "U6")
+ALL_NAMES = NAMES + ORDER2_NAMES
 
 
 # --------------------------------------------------------------------- fields
@@ -147,7 +155,12 @@ def _eps_series(rational_in_n, order):
     lowest = min((t.as_coeff_exponent(EPS)[1] for t in sympy.Add.make_args(sympy.expand(ser))),
                  default=0)
     if lowest < 0:
-        raise AssertionError(f"scaling error: {rational_in_n} grows with n")
+        # every pattern count times its Wick/Weingarten weight is O(1) for a correlator
+        # of a fixed number of neurons; a growing one would need the layer-l
+        # expectation beyond the requested order
+        raise DerivationError(f"the coefficient {rational_in_n} of a neuron-coincidence pattern grows "
+                              "with the width n; the 1/n expansion of this expectation is not "
+                              "supported")
     return sympy.expand(ser)
 
 
@@ -169,9 +182,28 @@ def expectation(fields, ensemble, first_layer=False, order=1):
     distinct labels are distinct neurons. ``first_layer=True`` averages the
     first layer over its weights with the input x fixed; the result is then
     returned exactly, as a rational function of n = n0, not expanded.
+
+    ``order`` is 0, 1 or 2. Order 2 uses the layer-l correlators G2, V1, U6
+    (:mod:`.cumulants`) and is available for preactivation fields ``z`` only;
+    NTK fields at order 2 raise :class:`~fwtheory.errors.ParameterError`.
     """
-    return _expectation(tuple(tuple(f) for f in fields), get_ensemble(ensemble).name,
-                        first_layer, order)
+    fields = tuple(tuple(f) for f in fields)
+    _check_order(order, () if first_layer else fields)  # the first layer is exact in n
+    return _expectation(fields, get_ensemble(ensemble).name, first_layer, order)
+
+
+def _check_order(order, fields=()):
+    if isinstance(order, bool) or not isinstance(order, int) or not 0 <= order <= MAX_ORDER:
+        raise ParameterError("order", f"must be an integer between 0 and {MAX_ORDER}, got {order!r}: "
+                             "higher orders need the eight-point cumulant and the 1/n^3 corrections "
+                             "of the layer-l effective theory, which are not derived")
+    if order > 1:
+        ntk = sorted({f[0] for f in fields if f[0] != "z"})
+        if ntk:
+            raise ParameterError("order", f"order {order} is available for preactivation fields z "
+                                 f"only; the fields {', '.join(ntk)} would need the 1/n^2 NTK "
+                                 "cumulants (Theta2, the 1/n^2 parts of D, F, A, B and the "
+                                 "NTK-preactivation six-point functions), which are not derived")
 
 
 @lru_cache(maxsize=None)
@@ -195,61 +227,84 @@ def _expectation(fields, ensemble_name, first_layer, order):
                     sites[block_of[d]] = add_powers(sites[block_of[d]], p)
                 objs = [(kind, tuple(block_of[d] for d in dums)) for kind, dums in objects]
                 scalar = _eps_series(sympy.cancel(nfac * _falling(len(blocks))), order)
-                total += sym * scalar * layer_expectation(sites, objs)
+                total += sym * scalar * layer_expectation(sites, objs, order)
     if first_layer:
         return sympy.factor(sympy.together(total))  # exact in n = n0
     return truncate(sympy.expand(total), order)
 
 
 # ------------------------------------------------------------------- targets
-Z_I, Z_K = ("z", "i"), ("z", "k")
+Z_I, Z_J, Z_K = ("z", "i"), ("z", "j"), ("z", "k")
 H_II, H_KK, H_IK = ("H", "i", "i"), ("H", "k", "k"), ("H", "i", "k")
 
-#: name -> (joint fields, disconnected factors or None, order in 1/n), i != k.
+#: name -> (groups of fields, order in 1/n): the correlator is the eps^order
+#: coefficient of the joint cumulant of the groups (one group: its expectation;
+#: two: E[ab] - E[a]E[b]; three: the third joint cumulant). Distinct labels are
+#: distinct neurons. A new correlator is a new entry here.
 TARGETS = {
-    "K": ((Z_I, Z_I), None, 0),
-    "G1": ((Z_I, Z_I), None, 1),
-    "V": ((Z_I, Z_I, Z_K, Z_K), ((Z_I, Z_I), (Z_K, Z_K)), 1),
-    "Theta": ((H_II,), None, 0),
-    "Theta1": ((H_II,), None, 1),
-    "D": ((H_II, Z_K, Z_K), ((H_II,), (Z_K, Z_K)), 1),
-    "F": ((H_IK, Z_I, Z_K), None, 1),
-    "A": ((H_II, H_KK), ((H_II,), (H_KK,)), 1),
-    "B": ((H_IK, H_IK), None, 1),
+    "K": (((Z_I, Z_I),), 0),
+    "G1": (((Z_I, Z_I),), 1),
+    "V": (((Z_I, Z_I), (Z_K, Z_K)), 1),
+    "Theta": (((H_II,),), 0),
+    "Theta1": (((H_II,),), 1),
+    "D": (((H_II,), (Z_K, Z_K)), 1),
+    "F": (((H_IK, Z_I, Z_K),), 1),
+    "A": (((H_II,), (H_KK,)), 1),
+    "B": (((H_IK, H_IK),), 1),
     # NTK descendants (PDLT Ch. 11 and infinity); their means vanish or are O(1/n) themselves
-    "P": ((("dH", "i", "k", "k"), Z_I), None, 1),
-    "Q": ((("dH", "i", "i", "k"), Z_K), None, 1),
-    "R": ((("ddI", "i", "i", "k", "k"),), None, 1),
-    "S": ((("ddII", "i", "i", "k", "k"),), None, 1),
-    "T": ((("ddII", "i", "k", "i", "k"),), None, 1),
-    "U": ((("ddII", "i", "k", "k", "i"),), None, 1),
+    "P": (((("dH", "i", "k", "k"), Z_I),), 1),
+    "Q": (((("dH", "i", "i", "k"), Z_K),), 1),
+    "R": (((("ddI", "i", "i", "k", "k"),),), 1),
+    "S": (((("ddII", "i", "i", "k", "k"),),), 1),
+    "T": (((("ddII", "i", "k", "i", "k"),),), 1),
+    "U": (((("ddII", "i", "k", "k", "i"),),), 1),
+    # order 1/n^2, preactivations (normalizations in docs/derivation.md):
+    # E[z^2] = K + G1/n + G2/n^2;  Cov(z_i^2, z_k^2) = V/n + V1/n^2;
+    # kappa(z_i^2, z_j^2, z_k^2) = U6/n^2 (+ O(1/n^3)), i, j, k distinct
+    "G2": (((Z_I, Z_I),), 2),
+    "V1": (((Z_I, Z_I), (Z_K, Z_K)), 2),
+    "U6": (((Z_I, Z_I), (Z_J, Z_J), (Z_K, Z_K)), 2),
 }
 
 
-def _coefficient(fields, disconnected, order, ensemble):
-    joint = expectation(fields, ensemble)
-    if disconnected is not None:
-        a = expectation(disconnected[0], ensemble)
-        b = expectation(disconnected[1], ensemble)
-        joint = truncate(sympy.expand(joint - a * b), 1)
+def _joint_cumulant(groups, moment_of):
+    """kappa(g_1, ..., g_m) = sum over set partitions pi of the groups of
+    (-1)^(|pi|-1) (|pi|-1)! prod_{B in pi} E[prod_{g in B} g]."""
+    total = sympy.Integer(0)
+    for blocks in _set_partitions(range(len(groups))):
+        b = len(blocks)
+        term = sympy.Integer((-1) ** (b - 1)) * sympy.factorial(b - 1)
+        for blk in blocks:
+            term *= moment_of(tuple(f for g in sorted(blk) for f in groups[g]))
+        total += term
+    return total
+
+
+def _coefficient(groups, order, ensemble):
+    joint = _joint_cumulant(groups, lambda fields: expectation(fields, ensemble, order=order))
+    joint = truncate(sympy.expand(joint), order)
+    # a joint cumulant of m groups of fields at distinct neurons is O(eps^(m-1))
+    for lower in range(min(order, len(groups) - 1)):
+        if sympy.expand(joint.coeff(EPS, lower)) != 0:
+            raise DerivationError(f"the joint cumulant of {groups} has a nonzero eps^{lower} "
+                                  f"term; connected correlators of {len(groups)} groups start "
+                                  f"at eps^{len(groups) - 1}")
     return sympy.expand(joint).coeff(EPS, order)
 
 
-def _first_layer_value(fields, disconnected, order, ensemble):
+def _first_layer_value(groups, order, ensemble):
     """Exact layer-1 value of a correlator (fixed input, n = n0 = fan-in):
-    order 0 gives E itself; order 1 gives n (E - lim E)."""
-    joint = expectation(fields, ensemble, first_layer=True)
-    if disconnected is not None:
-        joint -= (expectation(disconnected[0], ensemble, first_layer=True)
-                  * expectation(disconnected[1], ensemble, first_layer=True))
+    order 0 gives the (joint cumulant) E itself; order k gives
+    n^k (E - sum_{j<k} c_j / n^j), c_j its 1/n^j coefficients."""
+    joint = _joint_cumulant(groups, lambda fields: expectation(fields, ensemble, first_layer=True))
     joint = sympy.factor(sympy.together(joint))
-    if order == 0:
-        return joint
-    return sympy.factor(sympy.together(n * (joint - sympy.limit(joint, n, sympy.oo))))
+    for _ in range(order):
+        joint = sympy.factor(sympy.together(n * (joint - sympy.limit(joint, n, sympy.oo))))
+    return joint
 
 
 def _tidy(expr):
-    syms = [CORRELATOR_SYMBOLS[k] for k in NAMES]
+    syms = [CORRELATOR_SYMBOLS[k] for k in ALL_NAMES]
     return sympy.collect(sympy.expand(expr), syms)
 
 
@@ -262,6 +317,7 @@ class Recursion:
     ``C_b, C_W, lambda_b, lambda_W`` and Gaussian-moment symbols at K^(l).
     ``initial`` maps the first-layer ensemble to the layer-1 value (in q0 and
     the parameters); ``initial_exact`` keeps its exact n dependence.
+    ``order`` is the power of 1/n of which the correlator is the coefficient.
     """
 
     name: str
@@ -269,6 +325,7 @@ class Recursion:
     expr: sympy.Expr
     initial: Mapping
     initial_exact: Mapping
+    order: int = 1
 
     def __post_init__(self):
         # derive() caches its results: hand out read-only views so that a caller
@@ -282,7 +339,7 @@ class Recursion:
         whenever a Gaussian moment at K^(l) occurs)."""
         free = self.expr.free_symbols
         uses_k = bool(self.expr.atoms(GaussianMoment))
-        return tuple(k for k in NAMES
+        return tuple(k for k in ALL_NAMES
                      if CORRELATOR_SYMBOLS[k] in free or (k == "K" and uses_k))
 
     def __str__(self):
@@ -305,25 +362,40 @@ class Recursion:
         return printer.doprint(self.expr)
 
 
-@lru_cache(maxsize=None)
-def derive(name, ensemble="gaussian"):
+def derive(name, ensemble="gaussian", order=None):
     """Derive the single-input recursion of correlator ``name`` for ``ensemble``.
 
-    ``name`` is one of K, G1, V, Theta, Theta1, D, F, A, B
-    (normalizations: :mod:`fwtheory.quantities`). Returns a :class:`Recursion`.
+    ``name`` is one of K, G1, V, Theta, Theta1, D, F, A, B, P, Q, R, S, T, U
+    (normalizations: :mod:`fwtheory.quantities`) or one of the order-1/n^2
+    correlators G2, V1, U6 (docs/derivation.md). ``order`` is the power of 1/n
+    the correlator multiplies (0 for K and Theta, 2 for G2, V1, U6, 1 for the
+    others); it defaults to that value, and any other value raises (e.g. the
+    1/n^2 correction of V is the separate correlator V1). Returns a
+    :class:`Recursion`.
     """
     if name not in TARGETS:
-        raise ParameterError("name", f"must be one of {', '.join(NAMES)}, got {name!r}")
-    ens = get_ensemble(ensemble).name
-    fields, disconnected, order = TARGETS[name]
-    expr = _tidy(_coefficient(fields, disconnected, order, ens))
+        raise ParameterError("name", f"must be one of {', '.join(ALL_NAMES)}, got {name!r}")
+    own = TARGETS[name][1]
+    if order is not None and order != own:
+        raise ParameterError("order", f"{name} is the coefficient of 1/n^{own}, got order={order!r}"
+                             " (the 1/n^2 corrections are the correlators G2 of K+G1/n, V1 of V, "
+                             "U6 the six-point vertex)")
+    return _derive(name, get_ensemble(ensemble).name)
+
+
+@lru_cache(maxsize=None)
+def _derive(name, ens):
+    groups, order = TARGETS[name]
+    expr = _tidy(_coefficient(groups, order, ens))
     initial, exact = {}, {}
     for first in ("gaussian", "orthogonal"):
-        exact[first] = _first_layer_value(fields, disconnected, order, first)
+        exact[first] = _first_layer_value(groups, order, first)
         initial[first] = sympy.factor(sympy.limit(exact[first], n, sympy.oo))
-    return Recursion(name, ens, expr, initial, exact)
+    return Recursion(name, ens, expr, initial, exact, order)
 
 
-def dependency_graph(ensemble="gaussian"):
-    """{name: dependencies} for all correlators of ``ensemble``."""
-    return {k: derive(k, ensemble).dependencies for k in NAMES}
+def dependency_graph(ensemble="gaussian", order=1):
+    """{name: dependencies} for the correlators of ``ensemble`` up to ``order``
+    (1: the correlators of order <= 1/n, 2: also G2, V1, U6)."""
+    names = NAMES if order <= 1 else ALL_NAMES
+    return {k: derive(k, ensemble).dependencies for k in names}

@@ -34,10 +34,10 @@ from itertools import combinations
 
 import sympy
 
+from ..errors import ParameterError
+from .cumulants import EPS, product_expectation
 from .symbols import CORRELATOR_SYMBOLS as S
 from .symbols import moment
-
-EPS = sympy.Symbol("epsilon", positive=True)  # 1/n of the layer below
 
 _ZERO = (0, 0, 0, 0, 0)
 
@@ -61,20 +61,6 @@ def _prod_except(values, skip):
         if idx not in skip:
             out *= v
     return out
-
-
-def _product_expectation(sites):
-    """E[prod_a f_a(z_a)] at distinct neurons, to O(eps) (see module docstring)."""
-    mean = [_m(p) for p in sites]
-    d1 = [_m(p, 1) for p in sites]
-    d2 = [_m(p, 2) for p in sites]
-    lead = _prod_except(mean, ())
-    corr = sympy.Integer(0)
-    for a in range(len(sites)):
-        corr += (S["G1"] * d1[a] + S["V"] / 2 * d2[a]) * _prod_except(mean, {a})
-    for a, b in combinations(range(len(sites)), 2):
-        corr += S["V"] * d1[a] * d1[b] * _prod_except(mean, {a, b})
-    return lead + EPS * corr
 
 
 def _one_fluctuation(sites, a, b):
@@ -126,13 +112,24 @@ def _descendant_expectation(sites, kind, idx):
     return coef * _prod_except(mean, ())
 
 
-def layer_expectation(sites, objects):
-    """E[prod_a f_a(z_a) prod objects] at layer l, to O(eps).
+def layer_expectation(sites, objects, order=1):
+    """E[prod_a f_a(z_a) prod objects] at layer l, to O(eps^order).
 
     ``sites``: list of power tuples, one per distinct neuron (block);
     ``objects``: list of (kind, block indices) with kind H (NTK entry), dH, ddI, ddII.
-    Returns a sympy expression polynomial in EPS, truncated after EPS**1.
+    Returns a sympy expression polynomial in EPS, truncated after EPS**order.
+    Products of single-neuron functions alone go through the general cumulant
+    expansion (:func:`.cumulants.product_expectation`, any tabulated order);
+    the NTK objects are known to O(eps) only, and asking for more raises.
     """
+    if not objects:
+        return product_expectation(sites, order)
+    if order > 1:
+        kinds = sorted({kind for kind, _ in objects})
+        raise ParameterError("order", f"the NTK objects ({', '.join(kinds)}) are known to O(1/n) only; "
+                             f"order {order} would need their 1/n^2 cumulants (Theta2, the 1/n^2 parts "
+                             "of D, F, A, B and the NTK-preactivation six-point functions), which are "
+                             "not derived. order=2 is available for preactivation fields z only")
     ntk_pairs = [idx for kind, idx in objects if kind == "H"]
     others = [(kind, idx) for kind, idx in objects if kind != "H"]
     if len(others) > 1:
@@ -153,7 +150,7 @@ def layer_expectation(sites, objects):
                 continue  # an off-diagonal entry has zero mean
             prefactor = mean_ntk ** len(rest)
             if r == 0:
-                value = _product_expectation(sites)
+                value = product_expectation(sites, 1)
             elif r == 1:
                 value = EPS * _one_fluctuation(sites, *ntk_pairs[fluct[0]])
             else:

@@ -39,11 +39,17 @@ CORRELATOR_SYMBOLS = {
     "S": sympy.Symbol("S", real=True),
     "T": sympy.Symbol("T", real=True),
     "U": sympy.Symbol("U", real=True),
+    # order 1/n^2, single input (docs/derivation.md): E[z^2] = K + G1/n + G2/n^2,
+    # Cov(z_i^2, z_k^2) = V/n + V1/n^2 (i != k), kappa(z_i^2, z_j^2, z_k^2) = U6/n^2 (distinct)
+    "G2": sympy.Symbol("G2", real=True),
+    "V1": sympy.Symbol("V1", real=True),
+    "U6": sympy.Symbol("U6", real=True),
 }
 
 # LaTeX of a correlator: (base, start of the superscript); PDLT writes the 1/n
 # corrections of K and Theta as G^{\{1\}(l)} and Theta^{\{1\}(l)}
-_CORRELATOR_LATEX = {"G1": ("G", r"\{1\}"), "Theta": (r"\Theta", ""), "Theta1": (r"\Theta", r"\{1\}")}
+_CORRELATOR_LATEX = {"G1": ("G", r"\{1\}"), "Theta": (r"\Theta", ""), "Theta1": (r"\Theta", r"\{1\}"),
+                     "G2": ("G", r"\{2\}"), "V1": ("V", r"\{1\}"), "U6": ("U", r"\{6\}")}
 
 
 def correlator_latex(name, layer=r"\ell"):
