@@ -312,3 +312,27 @@ def test_latex_carries_layer_superscripts(ensemble):
         for k, s in S.items():                                  # nothing left without a superscript
             bare = re.escape(sympy.latex(s))
             assert not re.search(r"(?<![A-Za-z\\_])" + bare + r"(?![A-Za-z_{])", stripped), (name, k, stripped)
+
+
+@pytest.mark.parametrize("kwargs, parameter", [
+    (dict(inputs=2), "inputs"), (dict(inputs=0), "inputs"), (dict(layer="residual"), "layer"),
+    (dict(layer="conv"), "layer"), (dict(order=2), "order"), (dict(ensemble="uniform"), "ensemble"),
+])
+def test_derive_refuses_what_it_cannot_do(kwargs, parameter):
+    """Issue 12: several inputs, the residual map, a wrong order or an unknown
+    ensemble raise one ParameterError naming the parameter, never a wrong result."""
+    with pytest.raises(ParameterError, match=f"^{parameter}: "):
+        derive("V", **kwargs)
+
+
+def test_cli_derive_order2_and_refusals(capsys):
+    from fwtheory.cli import main
+
+    assert main(["derive", "V1"]) == 0
+    assert "V1^(l+1) = " in capsys.readouterr().out
+    assert main(["derive", "all", "--order", "2", "--json"]) == 0
+    import json
+    assert set(json.loads(capsys.readouterr().out)["recursions"]) == {"G2", "V1", "U6"}
+    assert main(["derive", "V", "--inputs", "2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("fwtheory derive: error: inputs:")

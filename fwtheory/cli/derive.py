@@ -1,6 +1,9 @@
 """``fwtheory derive``: print derived single-input recursions."""
 
-from ..quantities import ALL_CORRELATORS as NAMES
+from ..quantities import ALL_CORRELATORS
+
+ORDER2 = ("G2", "V1", "U6")
+NAMES = ALL_CORRELATORS + ORDER2
 
 # defines every symbol that can occur in a printed recursion (checked by tests/test_symbolic.py)
 LEGEND = (
@@ -11,7 +14,8 @@ LEGEND = (
     "  of biases and weights (lambda_W/n per weight); q0 = |x|^2/n0 (input norm, first layer only);",
     "K, Theta = kernel and mean NTK; G1, Theta1 = their 1/n corrections; V = four-point vertex;",
     "  D, F = NTK-preactivation and A, B = NTK-NTK correlators; P, Q = dNTK and R, S, T, U = ddNTK",
-    "  correlators (normalizations: docs/conventions.md).",
+    "  correlators (normalizations: docs/conventions.md); order 1/n^2: G2 = 1/n^2 part of E[z^2],",
+    "  V1 = 1/n^2 part of the four-point vertex, U6 = six-point vertex (docs/derivation.md).",
 )
 
 
@@ -22,7 +26,15 @@ def add_parser(sub):
                     "weight ensemble (Wick pairings or orthogonal Weingarten calculus).")
     p.add_argument("name", nargs="?", default="all", choices=NAMES + ("all",),
                    help="correlator (default: all)")
-    p.add_argument("--ensemble", default="gaussian", choices=("gaussian", "orthogonal"))
+    p.add_argument("--ensemble", default="gaussian",
+                   help="weight ensemble: gaussian or orthogonal (default: gaussian)")
+    p.add_argument("--inputs", type=int, default=1,
+                   help="number of inputs m (default: 1; only m = 1 is derived so far)")
+    p.add_argument("--order", type=int, default=None,
+                   help="order in 1/n: 0 or 1 (K, Theta and the 1/n correlators), 2 (G2, V1, U6); "
+                        "default: the named correlator's own order, or 1 with 'all'")
+    p.add_argument("--layer", default="mlp",
+                   help="layer map: mlp or residual (default: mlp; residual is not derived yet)")
     p.add_argument("--latex", action="store_true", help="print LaTeX")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=run)
@@ -33,10 +45,17 @@ def run(args):
     import sympy
 
     from .._io import dumps_json
+    from ..errors import ParameterError
     from ..symbolic import derive
 
-    names = NAMES if args.name == "all" else (args.name,)
-    recs = [derive(k, args.ensemble) for k in names]
+    if args.name == "all":
+        if args.order not in (None, 1, 2):
+            raise ParameterError("order", f"with 'all' use --order 1 or 2, got {args.order}")
+        names, order = (ORDER2 if args.order == 2 else ALL_CORRELATORS), None
+    else:
+        names, order = (args.name,), args.order
+    recs = [derive(k, args.ensemble, inputs=args.inputs, order=order, layer=args.layer)
+            for k in names]
     if args.json:
         print(dumps_json({
             "ensemble": args.ensemble,

@@ -362,7 +362,7 @@ class Recursion:
         return printer.doprint(self.expr)
 
 
-def derive(name, ensemble="gaussian", order=None):
+def derive(name, ensemble="gaussian", inputs=1, order=None, layer="mlp"):
     """Derive the single-input recursion of correlator ``name`` for ``ensemble``.
 
     ``name`` is one of K, G1, V, Theta, Theta1, D, F, A, B, P, Q, R, S, T, U
@@ -372,7 +372,13 @@ def derive(name, ensemble="gaussian", order=None):
     others); it defaults to that value, and any other value raises (e.g. the
     1/n^2 correction of V is the separate correlator V1). Returns a
     :class:`Recursion`.
+
+    ``inputs`` (the number of inputs m) and ``layer`` (the layer map) name
+    what the engine does not derive yet: m > 1 and the residual layer map
+    raise a :class:`~fwtheory.errors.ParameterError` saying so, never a
+    silently wrong single-input MLP result.
     """
+    _check_supported(inputs, layer)
     if name not in TARGETS:
         raise ParameterError("name", f"must be one of {', '.join(ALL_NAMES)}, got {name!r}")
     own = TARGETS[name][1]
@@ -381,6 +387,24 @@ def derive(name, ensemble="gaussian", order=None):
                              " (the 1/n^2 corrections are the correlators G2 of K+G1/n, V1 of V, "
                              "U6 the six-point vertex)")
     return _derive(name, get_ensemble(ensemble).name)
+
+
+LAYER_MAPS = ("mlp", "residual")
+
+
+def _check_supported(inputs, layer):
+    from ..errors import check_int
+
+    m = check_int("inputs", inputs, lower=1)
+    if m != 1:
+        raise ParameterError("inputs", f"several inputs (m = {m}) are not derived yet; only inputs=1 "
+                                       "(the expansion carries sample indices, docs/derivation.md, but "
+                                       "the multi-input correlators are not defined)")
+    if not isinstance(layer, str) or layer not in LAYER_MAPS:
+        raise ParameterError("layer", f"must be one of {', '.join(LAYER_MAPS)}, got {layer!r}")
+    if layer == "residual":
+        raise ParameterError("layer", "the residual layer map is not derived yet; only layer='mlp' "
+                                      "(simulate() samples residual networks: Network(residual=gamma))")
 
 
 @lru_cache(maxsize=None)
