@@ -48,13 +48,15 @@ def run(args):
     from ..errors import ParameterError
     from ..symbolic import derive
 
+    order, inputs, layer = (getattr(args, "order", None), getattr(args, "inputs", 1),
+                            getattr(args, "layer", "mlp"))
     if args.name == "all":
-        if args.order not in (None, 1, 2):
-            raise ParameterError("order", f"with 'all' use --order 1 or 2, got {args.order}")
-        names, order = (ORDER2 if args.order == 2 else ALL_CORRELATORS), None
+        if order not in (None, 1, 2):
+            raise ParameterError("order", f"with 'all' use --order 1 or 2, got {order}")
+        names, order = (ORDER2 if order == 2 else ALL_CORRELATORS), None
     else:
-        names, order = (args.name,), args.order
-    recs = [derive(k, args.ensemble, inputs=args.inputs, order=order, layer=args.layer)
+        names = (args.name,)
+    recs = [derive(k, args.ensemble, inputs=inputs, order=order, layer=layer)
             for k in names]
     if args.json:
         print(dumps_json({
