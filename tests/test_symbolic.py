@@ -273,7 +273,7 @@ def test_cli_derive_legend_defines_every_symbol_it_uses(ensemble, capsys):
     lines = capsys.readouterr().out.splitlines()
     legend = "\n".join(line for line in lines if line.startswith("#"))
     body = [line for line in lines if not line.startswith("#")]
-    assert len([line for line in body if "^(l+1) = " in line]) == len(derive_cli.NAMES)
+    assert len([line for line in body if "^(l+1) = " in line]) == len(derive_cli.ALL_CORRELATORS)
     used = set()
     for line in body:
         if line.lstrip().startswith("layer 1"):     # "layer 1 (gaussian first layer: ...); depends on ..."
