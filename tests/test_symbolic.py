@@ -336,3 +336,21 @@ def test_cli_derive_order2_and_refusals(capsys):
     assert main(["derive", "V", "--inputs", "2"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("fwtheory derive: error: inputs:")
+
+
+def test_non_rotation_invariant_ensemble_is_refused_not_truncated():
+    """Issue 12: an i.i.d. ensemble with a fourth cumulant, registered like the
+    built-ins, must not silently lose its kappa_4 terms."""
+    from fwtheory.symbolic import ensembles
+
+    class Uniform(ensembles.GaussianEnsemble):     # same pairings, but a fourth cumulant
+        name = "test-uniform"
+        rotation_invariant = False
+        fourth_cumulant = sympy.Rational(-6, 5)
+
+    ensembles.register_ensemble(Uniform())
+    try:
+        with pytest.raises(ParameterError, match="^ensemble: 'test-uniform' is not rotation invariant"):
+            derive("G1", "test-uniform")
+    finally:
+        ensembles._ENSEMBLES.pop("test-uniform")

@@ -28,6 +28,7 @@ __all__ = [
     "GaussianEnsemble",
     "OrthogonalEnsemble",
     "get_ensemble",
+    "register_ensemble",
 ]
 
 from functools import lru_cache
@@ -109,6 +110,9 @@ class GaussianEnsemble:
     """i.i.d. Gaussian weights, E[W_ij W_kl] = delta_ik delta_jl C_W / fan_in."""
 
     name = "gaussian"
+    #: the law of W is invariant under rotations of either index (O(n)), so every
+    #: cumulant of the next layer is built from pair deltas (PDLT Ch. 4)
+    rotation_invariant = True
 
     def pairings(self, rows, fan_in, C_W):
         """Yield (coefficient, row_pairs, col_pairs) for E[prod_a W[rows[a], c_a]].
@@ -131,6 +135,7 @@ class OrthogonalEnsemble:
     Needs square layers (fan_in equal to the layer width)."""
 
     name = "orthogonal"
+    rotation_invariant = True
 
     def pairings(self, rows, fan_in, C_W):
         k2 = len(rows)
@@ -150,10 +155,37 @@ class OrthogonalEnsemble:
 _ENSEMBLES = {"gaussian": GaussianEnsemble(), "orthogonal": OrthogonalEnsemble()}
 
 
+def register_ensemble(rule):
+    """Register a weight-ensemble moment rule under ``rule.name``.
+
+    ``rule`` has ``name``, ``pairings(rows, fan_in, C_W)`` (as
+    :class:`GaussianEnsemble`) and ``rotation_invariant``: True only when the
+    law of W is invariant under O(n) rotations, so that every cumulant of the
+    next layer is a sum of pair-delta products. The layer-l effective theory
+    (:mod:`.cumulants`) carries only such cumulants, so :func:`get_ensemble`
+    refuses a rule without it, e.g. i.i.d. non-Gaussian weights, whose fourth
+    cumulant adds a single-neuron delta_{iiii} term (docs/derivation.md).
+    """
+    from ..errors import ParameterError
+
+    name = getattr(rule, "name", None)
+    if not isinstance(name, str) or not name or not callable(getattr(rule, "pairings", None)):
+        raise ParameterError("rule", "must have a non-empty str name and a pairings(rows, fan_in, C_W) method")
+    _ENSEMBLES[name] = rule
+    return rule
+
+
 def get_ensemble(name):
     from ..errors import ParameterError
 
     try:
-        return _ENSEMBLES[name]
+        rule = _ENSEMBLES[name]
     except (KeyError, TypeError):
         raise ParameterError("ensemble", f"must be one of {', '.join(_ENSEMBLES)}, got {name!r}") from None
+    if not getattr(rule, "rotation_invariant", False):
+        raise ParameterError(
+            "ensemble", f"{name!r} is not rotation invariant: its single-neuron cumulants "
+                        "(delta_iiii terms, e.g. a fourth cumulant of i.i.d. weights) are not carried "
+                        "by the layer-l effective theory yet, so derive() refuses it rather than "
+                        "drop them (simulate() samples 'uniform' and 'rademacher' weights)")
+    return rule
