@@ -142,6 +142,33 @@ def _sigma2_rules():
     return tuple(rules)
 
 
+# ------------------------------------------------------------------
+# The leading-order layer maps, written once. Plain arithmetic, so that the
+# same functions evaluate floats here and sympy symbols in the test that holds
+# them equal to the derived recursions, derive("K") and derive("Theta")
+# (tests/test_kernel.py::test_layer_maps_are_the_derived_recursions).
+
+def kernel_first_layer(C_b, C_W, q0):
+    """K^(1) = C_b + C_W q0 (PDLT eq. (4.8))."""
+    return C_b + C_W * q0
+
+
+def kernel_step(C_b, C_W, s2):
+    """K^(l+1) = C_b + C_W <sigma^2>_{K^(l)} (PDLT Sec. 4.3); ``s2`` = <sigma^2>."""
+    return C_b + C_W * s2
+
+
+def ntk_first_layer(lambda_b, lambda_W, q0):
+    """Theta^(1) = lambda_b + lambda_W q0 (PDLT Ch. 8)."""
+    return lambda_b + lambda_W * q0
+
+
+def ntk_step(lambda_b, lambda_W, C_W, s2, t2, theta):
+    """Theta^(l+1) = lambda_b + lambda_W <sigma^2> + C_W <sigma'^2> Theta^(l)
+    (PDLT Ch. 8; C_W <sigma'^2> = chi_perp); ``t2`` = <sigma'^2>."""
+    return lambda_b + lambda_W * s2 + C_W * t2 * theta
+
+
 def _kernel_recursion(act, C_b, C_W, K, S, rtol=gauss.DEFAULT_RTOL):
     """Fill K[1:] and S[:-1] = <sigma^2>_{K[:-1]} by K^(l+1) = C_b + C_W S^(l) (PDLT Sec. 4.3).
 
@@ -176,7 +203,7 @@ def _kernel_recursion(act, C_b, C_W, K, S, rtol=gauss.DEFAULT_RTOL):
                 except NumericalError as exc:
                     raise NumericalError(f"layer {i + 1} (K = {K[i]:.6g}): {exc}") from None
                 lev = 0
-            k = C_b + C_W * v
+            k = kernel_step(C_b, C_W, v)
             if not 0.0 < k < math.inf:
                 _raise_bad_kernel(k, i + 2, K[i])
             S[i] = v
@@ -242,7 +269,7 @@ def infinite_width(network, input_norm=1.0):
     C_b, C_W, lam_b, lam_W = network.C_b, network.C_W, network.lambda_b, network.lambda_W
     K = np.empty(L)
     S = np.empty(L)  # S[i] = <sigma^2>_{K[i]}
-    K[0] = C_b + C_W * q0  # eq. (4.8)
+    K[0] = kernel_first_layer(C_b, C_W, q0)
     if K[0] == 0.0:
         raise ParameterError(
             "input_norm", "must be > 0 when C_b = 0: K^(1) = C_b + C_W * input_norm would vanish "
@@ -254,10 +281,11 @@ def infinite_width(network, input_norm=1.0):
     chi_par = C_W * moments[0, :, 1]  # PDLT Sec. 5.1: C_W d<sigma^2>/dK
     chi_perp = C_W * moments[1, :, 0]  # PDLT Sec. 5.1: C_W <sigma'^2>
     Theta = np.empty(L)
-    Theta[0] = lam_b + lam_W * q0  # PDLT Ch. 8
+    Theta[0] = ntk_first_layer(lam_b, lam_W, q0)
+    t2 = moments[1, :, 0]
     with np.errstate(**_QUIET):
-        for i in range(L - 1):  # PDLT Ch. 8: Theta^(l+1) = lambda_b + lambda_W <sigma^2> + chi_perp Theta^(l)
-            Theta[i + 1] = lam_b + lam_W * S[i] + chi_perp[i] * Theta[i]
+        for i in range(L - 1):
+            Theta[i + 1] = ntk_step(lam_b, lam_W, C_W, S[i], t2[i], Theta[i])
     if not np.isfinite(Theta).all():
         bad = int(np.nonzero(~np.isfinite(Theta))[0][0])
         raise NumericalError(f"mean NTK overflow at layer {bad + 1}: Theta^({bad + 1}) = {Theta[bad]}")
@@ -319,8 +347,8 @@ def kernel_matrix(network, gram):
     C_b, C_W, lam_b, lam_W = network.C_b, network.C_W, network.lambda_b, network.lambda_W
     K = np.empty((L, m, m))
     Theta = np.empty((L, m, m))
-    K[0] = C_b + C_W * G
-    Theta[0] = lam_b + lam_W * G
+    K[0] = kernel_first_layer(C_b, C_W, G)      # entrywise on the Gram matrix
+    Theta[0] = ntk_first_layer(lam_b, lam_W, G)
     if not (np.diag(K[0]) > 0).all():
         a = int(np.nonzero(~(np.diag(K[0]) > 0))[0][0])
         raise ParameterError("gram", f"input {a} has K^(1)_aa = C_b + C_W gram[a, a] = 0 "
@@ -346,8 +374,8 @@ def kernel_matrix(network, gram):
                     raise NumericalError(f"layer {i + 1}, inputs ({a}, {b}): {exc}") from None
                 ss[a, b] = ss[b, a] = v[0]
                 tt[a, b] = tt[b, a] = v[1]
-        K[i + 1] = C_b + C_W * ss
-        Theta[i + 1] = lam_b + lam_W * ss + C_W * tt * Theta[i]
+        K[i + 1] = kernel_step(C_b, C_W, ss)
+        Theta[i + 1] = ntk_step(lam_b, lam_W, C_W, ss, tt, Theta[i])
     if not (np.isfinite(K).all() and np.isfinite(Theta).all()):
         bad = int(np.nonzero(~(np.isfinite(K).all(axis=(1, 2)) & np.isfinite(Theta).all(axis=(1, 2))))[0][0])
         raise NumericalError(f"kernel or NTK overflow at layer {bad + 1}")

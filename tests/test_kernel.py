@@ -201,3 +201,24 @@ def test_infinite_width_returns_all_layers():
     r = infinite_width(Network("erf", depth=1, width=4))
     assert r.layers.tolist() == [1] and r.K.shape == r.Theta.shape == (1,)
     assert math.isfinite(r.chi_parallel[0]) and math.isfinite(r.chi_perp[0])
+
+
+def test_layer_maps_are_the_derived_recursions():
+    """Issue 12 (one source of truth): the leading-order maps that kernel.py
+    evaluates are, symbol for symbol, the recursions derive() produces."""
+    import sympy
+
+    from fwtheory import derive
+    from fwtheory.kernel import kernel_first_layer, kernel_step, ntk_first_layer, ntk_step
+    from fwtheory.symbolic import CORRELATOR_SYMBOLS as S
+    from fwtheory.symbolic import C_W, C_b, lambda_W, lambda_b, q0
+    from fwtheory.symbolic.symbols import moment
+
+    s2, t2 = moment(s=2), moment(t=2)
+    for ensemble in ("gaussian", "orthogonal"):
+        k, theta = derive("K", ensemble), derive("Theta", ensemble)
+        assert sympy.expand(k.expr - kernel_step(C_b, C_W, s2)) == 0
+        assert sympy.expand(theta.expr - ntk_step(lambda_b, lambda_W, C_W, s2, t2, S["Theta"])) == 0
+        for first in ("gaussian", "orthogonal"):
+            assert sympy.expand(k.initial[first] - kernel_first_layer(C_b, C_W, q0)) == 0
+            assert sympy.expand(theta.initial[first] - ntk_first_layer(lambda_b, lambda_W, q0)) == 0
