@@ -20,6 +20,7 @@ from .activations import Activation, get_activation
 from .errors import ParameterError, check_int, check_real
 
 ENSEMBLES = ("gaussian", "orthogonal")
+MIN_WIDTH = 2   # pairs of distinct neurons i != k; the same bound for theory and Monte Carlo
 
 
 def _ensemble(name, value):
@@ -39,7 +40,10 @@ class Network:
     depth : int
         Number of layers L >= 1 (layer L is the output layer).
     width : int
-        Hidden width n >= 1 (every layer l = 1..L has n neurons).
+        Hidden width n >= 2 (every layer l = 1..L has n neurons). The 1/n
+        corrections are statements about distinct neurons i != k (e.g.
+        Cov(z_i^2, z_k^2)), which need at least two; the Monte Carlo needs the
+        same, so theory and simulation accept the same widths.
     input_dim : int, optional
         Input dimension n0 >= 1; defaults to ``width``.
     C_b : float
@@ -71,7 +75,7 @@ class Network:
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731
         set_("activation", get_activation(self.activation))
         set_("depth", check_int("depth", self.depth, lower=1))
-        set_("width", check_int("width", self.width, lower=1))
+        set_("width", check_int("width", self.width, lower=MIN_WIDTH))
         n0 = self.width if self.input_dim is None else self.input_dim
         set_("input_dim", check_int("input_dim", n0, lower=1))
         set_("C_b", check_real("C_b", self.C_b, lower=0.0))

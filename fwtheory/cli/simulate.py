@@ -25,7 +25,7 @@ def add_parser(sub):
     p.add_argument("--pairs", type=int, default=8,
                    help="neuron pairs sampled per network and layer for the descendants (default: 8)")
     p.add_argument("--json", action="store_true", help="print JSON instead of the table")
-    p.add_argument("--out", default=None, metavar="FILE", help="also write the JSON to FILE (atomically)")
+    p.add_argument("--out", default=None, metavar="FILE", help="also write the JSON to FILE (atomically; a missing directory is created)")
     p.set_defaults(func=run)
     return p
 
@@ -65,11 +65,13 @@ def _table(sim, names=None):
 def run(args):
     import sys
 
-    from .._io import ProgressBar, atomic_write_text, dumps_json
+    from .._io import ProgressBar, atomic_write_text, check_output_file, dumps_json
     from ..mc import simulate
 
     net = network_from_args(args)
     widths = _widths(args.widths)
+    if args.out is not None:
+        check_output_file(args.out, "out")
     total = args.samples * (len(set(widths)) if widths else 1)
     with ProgressBar(total, label="simulate", delay=2.0) as bar:
         sim = simulate(net, samples=args.samples, seed=args.seed, widths=widths,
@@ -83,8 +85,8 @@ def run(args):
             desc = simulate_descendants(net, samples=args.samples, seed=args.seed, pairs=args.pairs,
                                         widths=widths, input_norm=args.input_norm, progress=bar)
         payload["descendants"] = desc.to_dict()
-    if args.out:
-        atomic_write_text(args.out, dumps_json(payload) + "\n")
+    if args.out is not None:
+        atomic_write_text(args.out, dumps_json(payload) + "\n", "out")
     if args.json:
         sys.stdout.write(dumps_json(payload) + "\n")
     else:

@@ -13,7 +13,7 @@ def add_parser(sub):
     p.add_argument("--quick", action="store_true",
                    help="reduced sizes: all five claims in ~15 s on 2 idle cores "
                         "(default: the full run, ~70 s)")
-    p.add_argument("--out-dir", default=".", help="directory for the output files (default: .)")
+    p.add_argument("--out-dir", default=".", help="directory for the output files, created if missing (default: .)")
     p.add_argument("--only", action="append", default=None, metavar="N",
                    help="run only claim N (number 1-5 or name; repeat or comma-separate)")
     p.add_argument("--seed", type=int, default=0, help="master seed (default: 0)")
@@ -26,11 +26,12 @@ def add_parser(sub):
 def run(args):
     import sys
 
-    from .._io import dumps_json, format_table
+    from .._io import check_output_dir, dumps_json, format_table
     from ..errors import check_int
     from ..validation import validate
 
     seed = check_int("seed", args.seed, lower=0)
+    check_output_dir(args.out_dir, "out-dir")
     summary = validate(quick=args.quick, out_dir=args.out_dir, seed=seed, only=args.only,
                        verbose=not args.json)
     if args.json:
