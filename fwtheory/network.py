@@ -21,6 +21,8 @@ from .errors import ParameterError, check_int, check_real
 
 ENSEMBLES = ("gaussian", "orthogonal")
 MIN_WIDTH = 2   # pairs of distinct neurons i != k; the same bound for theory and Monte Carlo
+MAX_WIDTH = 10**12      # widths and n0 stay exact in float64 (1/n enters as a float)
+MAX_DEPTH = 100_000     # the depth recursions are sequential: ~0.2 ms per layer for predict
 
 
 def _ensemble(name, value):
@@ -38,14 +40,15 @@ class Network:
     activation : str, sympy expression or Activation
         Built-in name (``"tanh"``, ``"leaky_relu(0.1)"``...) or expression in z.
     depth : int
-        Number of layers L >= 1 (layer L is the output layer).
+        Number of layers 1 <= L <= 100000 (layer L is the output layer; the
+        theory iterates layer by layer, about 20 s per 10^5 layers).
     width : int
-        Hidden width n >= 2 (every layer l = 1..L has n neurons). The 1/n
+        Hidden width 2 <= n <= 10^12 (every layer l = 1..L has n neurons). The 1/n
         corrections are statements about distinct neurons i != k (e.g.
         Cov(z_i^2, z_k^2)), which need at least two; the Monte Carlo needs the
         same, so theory and simulation accept the same widths.
     input_dim : int, optional
-        Input dimension n0 >= 1; defaults to ``width``.
+        Input dimension 1 <= n0 <= 10^12; defaults to ``width``.
     C_b : float
         Bias variance, >= 0.
     C_W : float
@@ -74,10 +77,10 @@ class Network:
     def __post_init__(self):
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731
         set_("activation", get_activation(self.activation))
-        set_("depth", check_int("depth", self.depth, lower=1))
-        set_("width", check_int("width", self.width, lower=MIN_WIDTH))
+        set_("depth", check_int("depth", self.depth, lower=1, upper=MAX_DEPTH))
+        set_("width", check_int("width", self.width, lower=MIN_WIDTH, upper=MAX_WIDTH))
         n0 = self.width if self.input_dim is None else self.input_dim
-        set_("input_dim", check_int("input_dim", n0, lower=1))
+        set_("input_dim", check_int("input_dim", n0, lower=1, upper=MAX_WIDTH))
         set_("C_b", check_real("C_b", self.C_b, lower=0.0))
         set_("C_W", check_real("C_W", self.C_W, lower=0.0, lower_open=True))
         set_("lambda_b", check_real("lambda_b", self.lambda_b, lower=0.0))

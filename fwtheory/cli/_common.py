@@ -5,7 +5,7 @@ __all__ = ["add_network_arguments", "network_from_args", "emit"]
 import sys
 
 from .._io import dumps_json
-from ..network import MIN_WIDTH
+from ..network import MAX_DEPTH, MIN_WIDTH
 
 
 def add_network_arguments(parser, *, depth=10, width=64, activation="tanh", cb=0.0, cw=1.0,
@@ -19,10 +19,10 @@ def add_network_arguments(parser, *, depth=10, width=64, activation="tanh", cb=0
                    help="built-in name (linear, relu, leaky_relu(a), tanh, sin, erf, sigmoid, "
                         "softplus, gelu, swish) or an expression in z such as 'z*tanh(z)' "
                         f"(default: {activation})")
-    g.add_argument("--depth", type=int, default=depth, help=f"number of layers L >= 1 (default: {depth})")
+    g.add_argument("--depth", type=int, default=depth, help=f"number of layers 1 <= L <= {MAX_DEPTH} (default: {depth})")
     if finite_width:
         g.add_argument("--width", type=int, default=width,
-                       help=f"hidden width n >= {MIN_WIDTH} (default: {width})")
+                       help=f"hidden width {MIN_WIDTH} <= n <= 10^12 (default: {width})")
         g.add_argument("--input-dim", type=int, default=None,
                        help="input dimension n0 >= 1 (default: width)")
     g.add_argument("--cb", type=float, default=cb, help=f"bias variance C_b >= 0 (default: {cb})")

@@ -1,0 +1,496 @@
+"""Robustness: every verb and the public API on valid and invalid input.
+
+Contract (fwtheory/errors.py, fwtheory/cli/__init__.py): a call either succeeds
+with finite, documented output, or it fails with ONE line on stderr naming the
+offending parameter, exit 2 (bad input) or 3 (numerical trouble, naming the
+quantity); the API raises a fwtheory error. Never a traceback, never exit 1,
+never a silent NaN, never stray numpy RuntimeWarnings on stderr.
+
+The CLI is called in-process (``fwtheory.cli.main``) for speed; two subprocess
+smoke checks cover the real entry point. Sizes drawn for successful runs are
+small (depth <= 5, width <= 16, a few samples); huge sizes are drawn to check
+refusals. Hypothesis profiles are in tests/conftest.py: "default" keeps this
+file to well under a minute, FWTHEORY_HYPOTHESIS_PROFILE=slow runs >= 2000
+examples in total.
+"""
+
+import contextlib
+import io
+import json
+import math
+import os
+import subprocess
+import sys
+import traceback
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from fwtheory import Network, get_activation
+from fwtheory.cli import main
+from fwtheory.errors import FwtheoryError, NumericalError, ParameterError
+
+ROOT = Path(__file__).resolve().parents[1]
+SLOW = os.environ.get("FWTHEORY_HYPOTHESIS_PROFILE") == "slow"
+
+
+def examples(n):
+    """``n`` examples in the default profile, the profile's count when slow."""
+    return settings(max_examples=settings().max_examples if SLOW else n, deadline=None)
+
+
+# ----------------------------------------------------------------- harness
+def run_cli(argv):
+    """Run ``fwtheory argv`` in-process as a user would (numpy's default error
+    handling); return (exit code, stdout, stderr, numpy RuntimeWarnings)."""
+    out, err = io.StringIO(), io.StringIO()
+    with np.errstate(over="warn", divide="warn", invalid="warn", under="ignore"), warnings.catch_warnings(record=True) as caught, \
+            contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        warnings.simplefilter("always")
+        try:
+            code = main([str(a) for a in argv])
+        except SystemExit as exc:          # argparse: usage + one error line, exit 2
+            code = exc.code if isinstance(exc.code, int) else 1
+        except BaseException:              # noqa: BLE001 - a traceback is the finding
+            pytest.fail(f"fwtheory {' '.join(map(str, argv))!s} raised:\n{traceback.format_exc()}")
+    runtime = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+    return code, out.getvalue(), err.getvalue(), runtime
+
+
+# parameter names an error line may use for each option
+NAMES = {
+    "--activation": ("activation",), "--depth": ("depth",), "--width": ("width",),
+    "--input-dim": ("input_dim", "input-dim"), "--cb": ("C_b", "cb"), "--cw": ("C_W", "cw"),
+    "--lambda-b": ("lambda_b", "lambda-b"), "--lambda-w": ("lambda_W", "lambda-w"),
+    "--input-norm": ("input_norm", "input-norm"), "--out": ("out",), "--plot": ("plot",),
+    "--samples": ("samples",), "--seed": ("seed",), "--widths": ("widths", "width"),
+    "--pairs": ("pairs",), "--z": ("z",), "--rel-tol": ("rel_tol", "rel-tol"),
+    "--quantities": ("quantities", "quantity"), "--extended-depth": ("extended_depth", "extended-depth"),
+    "--out-dir": ("out-dir", "out_dir"), "--only": ("only",), "--precision": ("precision",),
+    "--ensemble": ("ensemble",), "--ensembles": ("ensembles", "ensemble"),
+    "--first-layer": ("first_layer", "first-layer"), "name": ("name", "correlator"),
+}
+
+
+def _finite_json(obj, path="", allow_null=()):
+    """Every number finite; null only under a key listed in ``allow_null``."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            _finite_json(v, f"{path}/{k}", allow_null)
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            _finite_json(v, f"{path}[{i}]", allow_null)
+    elif obj is None:
+        assert any(a in path for a in allow_null), f"null (NaN/inf) at {path}"
+    elif isinstance(obj, float):
+        assert math.isfinite(obj), f"non-finite number at {path}"
+
+
+def check_outcome(argv, result, bad=(), allow_null=()):
+    """The contract. ``bad``: options drawn from an invalid range (one of them
+    must be named when the call is refused)."""
+    code, out, err, runtime = result
+    cmd = "fwtheory " + " ".join(map(str, argv))
+    assert "Traceback" not in err, f"{cmd}: traceback\n{err}"
+    assert not runtime, f"{cmd}: numpy RuntimeWarning(s) on stderr: {runtime}"
+    assert code in (0, 2, 3), f"{cmd}: exit {code}\n{err}"
+    if code == 0:
+        assert not bad, f"{cmd}: accepted invalid {bad}"
+        if "--json" in argv:
+            _finite_json(json.loads(out), allow_null=allow_null)
+        return code
+    lines = err.strip().splitlines()
+    assert lines, f"{cmd}: exit {code} with nothing on stderr"
+    last = lines[-1]
+    if lines[0].startswith("usage:"):          # argparse's own error: usage + one line
+        assert code == 2 and last.startswith("fwtheory"), f"{cmd}: {err}"
+        assert not lines[-1].startswith("usage:")
+    else:
+        assert len(lines) == 1, f"{cmd}: {len(lines)} lines on stderr:\n{err}"
+    if code == 3:
+        assert "numerical error:" in last, f"{cmd}: {last}"
+        return code
+    assert "error:" in last, f"{cmd}: {last}"
+    named = [o for o in NAMES if o in argv or o == "name"]
+    candidates = bad or named
+    assert any(n in last for o in candidates for n in NAMES.get(o, (o,))), \
+        f"{cmd}: error line names none of {candidates}: {last}"
+    return code
+
+
+# ----------------------------------------------------------------- strategies
+BUILTINS = ["linear", "relu", "leaky_relu(0.2)", "tanh", "sin", "erf", "sigmoid", "softplus",
+            "gelu", "swish", "silu"]
+CUSTOM_OK = ["z*tanh(z)", "tanh(2*z)", "z + sin(z)", "Max(z, 0)", "z/(1 + Abs(z))"]
+MALFORMED = ["tanh(z", "", " ", "z**", "foo(z)", "x+1", "1/z", "3", "exp(exp(exp(z)))", "relu(2)",
+             "leaky_relu(-1)", "leaky_relu(nan)", "leaky_relu(1e400)", "10**10**10*z",
+             "factorial(10**7)*z", "[z]", "z, z", "z > 1", "lambda z: z", "Integral(z, z)",
+             "__import__('os')", "sqrt(z)", "log(z)", "I*z", "zoo*z", "nan", "tanh(z)(z)",
+             "z.real", "z\n+1", "tanh(tanh", "unknown_act", "Sum(z, (k, 1, 3))"]
+
+
+def tagged(valid, invalid):
+    """(value, is_valid) pairs from two strategies."""
+    return st.one_of(valid.map(lambda v: (v, True)), invalid.map(lambda v: (v, False)))
+
+
+FLOAT_TEXT_BAD = st.sampled_from(["nan", "inf", "-inf", "1e400", "-1", "-1e-300", "abc", "", "1,5"])
+HUGE = st.sampled_from(["1e200", "1e300", "1e308", "1.7e308"])
+
+
+def nonneg_real():
+    return tagged(st.one_of(st.floats(0, 4).map(lambda x: f"{x:.6g}"), HUGE, st.just("0")),
+                  FLOAT_TEXT_BAD)
+
+
+def positive_real():
+    return tagged(st.one_of(st.floats(0.05, 4).map(lambda x: f"{x:.6g}"), HUGE, st.just("1e-300")),
+                  st.one_of(FLOAT_TEXT_BAD, st.just("0")))
+
+
+def int_opt(lo, hi, bad_extra=()):
+    return tagged(st.integers(lo, hi).map(str),
+                  st.one_of(st.integers(-10**6, lo - 1).map(str), st.just("1.5"), st.just("x"),
+                            st.just("1e3"), st.just(""), *[st.just(b) for b in bad_extra]))
+
+
+def activation():
+    return tagged(st.sampled_from(BUILTINS + CUSTOM_OK), st.sampled_from(MALFORMED))
+
+
+@st.composite
+def network_argv(draw, depth=(1, 5), width=(2, 16), finite_width=True):
+    """Network options: a list of (option, value, valid) triples."""
+    opts = []
+
+    def maybe(option, strategy):
+        if draw(st.booleans()):
+            value, ok = draw(strategy)
+            opts.append((option, value, ok))
+
+    maybe("--activation", activation())
+    opts.append(("--depth",) + draw(int_opt(*depth, bad_extra=("1000000", str(10**12)))))
+    if finite_width:
+        opts.append(("--width",) + draw(tagged(st.integers(*width).map(str),
+                                                st.sampled_from(["1", "0", "-3", "x", str(10**13)]))))
+        maybe("--input-dim", int_opt(1, 16, bad_extra=(str(10**13),)))
+        maybe("--ensemble", tagged(st.sampled_from(["gaussian", "orthogonal"]),
+                                   st.sampled_from(["haar", "Gaussian", ""])))
+        maybe("--first-layer", tagged(st.sampled_from(["gaussian", "orthogonal"]), st.just("uniform")))
+    maybe("--cb", nonneg_real())
+    maybe("--cw", positive_real())
+    maybe("--lambda-b", nonneg_real())
+    maybe("--lambda-w", nonneg_real())
+    maybe("--input-norm", nonneg_real())
+    return opts
+
+
+def flatten(opts):
+    argv, bad = [], []
+    for option, value, ok in opts:
+        argv += [option, value]
+        if not ok:
+            bad.append(option)
+    # argparse reads "-1" / "-inf" as an option unless it is attached with "="
+    out = []
+    i = 0
+    while i < len(argv):
+        if argv[i].startswith("--") and i + 1 < len(argv) and argv[i + 1].startswith("-"):
+            out.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out, bad
+
+
+def out_path(tmp):
+    """(path, valid): writable new paths (a missing directory is created) and
+    unwritable ones (below a regular file, a directory, an empty name)."""
+    blocker = tmp / "a-file"
+    blocker.write_text("")
+    return tagged(st.sampled_from([str(tmp / "o.json"), str(tmp / "new" / "deeper" / "o.json")]),
+                  st.sampled_from([str(blocker / "o.json"), str(tmp), "", str(blocker / "x" / "y"),
+                                   "/proc/fwtheory-cannot-write/o.json"]))
+
+
+@pytest.fixture(scope="module")
+def tmp(tmp_path_factory):
+    return tmp_path_factory.mktemp("robust")
+
+
+# ----------------------------------------------------------------- the verbs
+@examples(25)
+@given(opts=network_argv(finite_width=False), json_=st.booleans(),
+       forbidden=st.sampled_from([None, "--width", "--ensemble", "--input-dim", "--first-layer"]))
+# `kernel --width 3`: the option had no effect and was accepted; now refused by argparse
+@example(opts=[("--depth", "2", True)], json_=True, forbidden="--width")
+# `--cw 1e200`: overflow in generated code -> OverflowError traceback
+@example(opts=[("--depth", "3", True), ("--cw", "1e200", True)], json_=True, forbidden=None)
+# `--activation 'tanh(z'`: the tokenizer's tuple was printed
+@example(opts=[("--activation", "tanh(z", False), ("--depth", "2", True)], json_=False, forbidden=None)
+# `--activation 'foo(z)'`: TypeError traceback (undefined function)
+@example(opts=[("--activation", "foo(z)", False), ("--depth", "2", True)], json_=False, forbidden=None)
+# `--activation '10**10**10*z'`: sympy computed the constant exactly (hung)
+@example(opts=[("--activation", "10**10**10*z", False), ("--depth", "2", True)], json_=False,
+         forbidden=None)
+def test_kernel(opts, json_, forbidden):
+    argv, bad = flatten(opts)
+    argv = ["kernel"] + argv + (["--json"] if json_ else [])
+    if forbidden:
+        argv += [forbidden, "orthogonal" if forbidden in ("--ensemble", "--first-layer") else "3"]
+        bad = bad + [forbidden]
+    code = check_outcome(argv, run_cli(argv), bad)
+    if forbidden:
+        assert code == 2
+
+
+@examples(25)
+@given(opts=network_argv(), json_=st.booleans(), data=st.data(),
+       precision=tagged(st.just("float64"), st.sampled_from(["float32", "MPMATH"])))
+# `--width 1`: 1/n corrections at n = 1 were computed, while simulate refused n < 2
+@example(opts=[("--depth", "2", True), ("--width", "1", False)], json_=True, data=None,
+         precision=("float64", True))
+# `--cb 1e308`: E[z^4] overflowed to a silent null in the JSON (and RuntimeWarnings)
+@example(opts=[("--depth", "2", True), ("--width", "4", True), ("--cb", "1e308", True)], json_=True,
+         data=None, precision=("float64", True))
+# `--lambda-w 1e308`: OverflowError traceback from generated code
+@example(opts=[("--depth", "3", True), ("--width", "4", True), ("--lambda-w", "1e308", True)],
+         json_=True, data=None, precision=("float64", True))
+# `--depth 1000000`: would have run for minutes; the theory's depth is bounded
+@example(opts=[("--depth", "1000000", False), ("--width", "4", True)], json_=True, data=None,
+         precision=("float64", True))
+# `--width 10**13`: float(width) is not exact; widths are bounded by 10^12
+@example(opts=[("--depth", "2", True), ("--width", str(10**400), False)], json_=True, data=None,
+         precision=("float64", True))
+def test_predict(tmp, opts, json_, data, precision):
+    argv, bad = flatten(opts)
+    argv = ["predict"] + argv + ["--precision", precision[0]] + (["--json"] if json_ else [])
+    if not precision[1]:
+        bad.append("--precision")
+    if data is not None and data.draw(st.booleans()):
+        path, ok = data.draw(out_path(tmp))
+        argv += [f"--out={path}"]
+        if not ok:
+            bad.append("--out")
+    # ratios are 0/0 (null) only where Theta = 0, e.g. lambda_b = lambda_W = 0: documented
+    check_outcome(argv, run_cli(argv), bad, allow_null=("/ratios/",))
+
+
+def test_predict_out_creates_missing_directories_and_refuses_unwritable(tmp_path):
+    target = tmp_path / "new" / "dir" / "x.json"
+    code, out, err, _ = run_cli(["predict", "--depth", "2", "--width", "4", "--out", target])
+    assert code == 0 and json.loads(target.read_text())["layers"] == [1, 2]
+    (tmp_path / "f").write_text("")
+    for bad in (tmp_path / "f" / "x.json", tmp_path):
+        code, out, err, _ = run_cli(["predict", "--depth", "2", "--width", "4", "--out", bad])
+        assert code == 2 and out == ""
+        assert err.count("\n") == 1 and err.startswith("fwtheory predict: error: out: ")
+
+
+@examples(12)
+@given(opts=network_argv(depth=(1, 3), width=(2, 6)), json_=st.booleans(), data=st.data(),
+       samples=int_opt(2, 12, bad_extra=("0",)), seed=int_opt(0, 2**31, bad_extra=("-1",)),
+       widths=st.one_of(st.none(), tagged(st.sampled_from(["2,4", "3, 5"]),
+                                          st.sampled_from(["1,4", "4", "a,b", "0,2", "4,4"]))))
+# `simulate --out /nonexistent/dir/x.json`: FileNotFoundError traceback after the run
+@example(opts=[("--depth", "2", True), ("--width", "4", True)], json_=True, data=None,
+         samples=("4", True), seed=("0", True), widths=None)
+def test_simulate(tmp, opts, json_, data, samples, seed, widths):
+    # huge --samples/--depth/--width are not drawn here: a cost estimate with
+    # --force is being added to simulate/saturation/validate separately (the
+    # memory guard already refuses huge widths; see test_mc_simulate.py)
+    argv, bad = flatten(opts + [("--samples",) + samples, ("--seed",) + seed]
+                        + ([("--widths",) + widths] if widths else []))
+    argv = ["simulate"] + argv + (["--json"] if json_ else [])
+    if data is not None and data.draw(st.booleans()):
+        path, ok = data.draw(out_path(tmp))
+        argv += [f"--out={path}"]
+        if not ok:
+            bad.append("--out")
+    elif data is None:
+        argv += [f"--out={tmp / 'nonexistent-dir' / 'x.json'}"]
+    # few samples: standard errors/values can be NaN (null) where fewer than two
+    # networks stayed finite, documented by an AccuracyWarning note
+    check_outcome(argv, run_cli(argv), bad, allow_null=("_se", "ratio_errors", "/ratios/", "errors"))
+
+
+@examples(20)
+@given(name=tagged(st.sampled_from(["K", "V", "all", "B"]), st.sampled_from(["W", "", "k", "all "])),
+       ensemble=tagged(st.sampled_from(["gaussian", "orthogonal"]), st.sampled_from(["haar", ""])),
+       latex=st.booleans(), json_=st.booleans())
+def test_derive(name, ensemble, latex, json_):
+    argv = ["derive", name[0], "--ensemble", ensemble[0]] + (["--latex"] if latex else []) + \
+        (["--json"] if json_ else [])
+    bad = [o for o, t in (("name", name), ("--ensemble", ensemble)) if not t[1]]
+    check_outcome(argv, run_cli(argv), bad)
+
+
+@examples(15)
+@given(act=tagged(st.sampled_from(BUILTINS + ["z*tanh(z)"]), st.sampled_from(MALFORMED)),
+       json_=st.booleans())
+def test_criticality(act, json_):
+    argv = ["criticality", "--activation", act[0]] + (["--json"] if json_ else [])
+    # null: K* of a scale-invariant activation (a line of fixed points) and
+    # C_b/C_W/K* of an activation without criticality, documented in the table
+    check_outcome(argv, run_cli(argv), [] if act[1] else ["--activation"],
+                  allow_null=("/K_star", "/C_b", "/C_W", "/details"))
+
+
+@examples(15)
+@given(act=tagged(st.sampled_from(["relu", "linear", "leaky_relu(0.5)", "tanh", "sin"]),
+                  st.sampled_from(MALFORMED)),
+       cw=st.one_of(st.none(), positive_real()), lb=nonneg_real(), iq=nonneg_real(),
+       json_=st.booleans())
+def test_asymptotics(act, cw, lb, iq, json_):
+    opts = [("--activation",) + act, ("--lambda-b",) + lb, ("--input-norm",) + iq]
+    if cw is not None:
+        opts.append(("--cw",) + cw)
+    argv, bad = flatten(opts)
+    argv = ["asymptotics"] + argv + (["--json"] if json_ else [])
+    check_outcome(argv, run_cli(argv), bad)
+
+
+@examples(6)
+@given(opts=network_argv(depth=(1, 3), width=(2, 6)), data=st.data(),
+       z=tagged(st.floats(0.5, 5).map(lambda x: f"{x:.3g}"), st.sampled_from(["-1", "nan", "inf", "0"])),
+       quantities=st.one_of(st.none(), tagged(st.sampled_from(["V", "K"]),
+                                              st.sampled_from(["nope", "V/K^3"]))))
+def test_compare(tmp, opts, data, z, quantities):
+    argv, bad = flatten(opts + [("--samples", "4", True), ("--z",) + z]
+                        + ([("--quantities",) + quantities] if quantities else []))
+    argv = ["compare"] + argv + ["--json"]
+    if data.draw(st.booleans()):
+        path, ok = data.draw(out_path(tmp))
+        argv += [f"--out={path}"]
+        if not ok:
+            bad.append("--out")
+    check_outcome(argv, run_cli(argv), bad, allow_null=("_se", "z", "rel", "measured", "error",
+                                                         "ratio", "verdict", "c1", "c0"))
+
+
+@examples(6)
+@given(act=tagged(st.sampled_from(["tanh", "relu"]), st.sampled_from(MALFORMED[:8])),
+       depth=int_opt(1, 5), ext=st.one_of(st.none(), int_opt(5, 60, bad_extra=("0",))),
+       cw=positive_real(), outdir=st.booleans())
+def test_saturation_without_simulation(tmp, act, depth, ext, cw, outdir):
+    # --no-simulate only, small --extended-depth; huge sizes are left to the cost
+    # estimate (--force) being added to saturation separately
+    opts = [("--activation",) + act, ("--depth",) + depth, ("--cw",) + cw]
+    if ext is not None:
+        opts.append(("--extended-depth",) + ext)
+    argv, bad = flatten(opts)
+    argv = ["saturation", "--no-simulate", "--json"] + argv
+    argv += [f"--out-dir={tmp / 'a-file'}"] if outdir else ["--no-files"]
+    if outdir:
+        (tmp / "a-file").write_text("")
+        bad.append("--out-dir")
+    check_outcome(argv, run_cli(argv), bad, allow_null=("slope", "asymptote", "depth", "mc", "sim"))
+
+
+@examples(10)
+@given(only=st.sampled_from(["0", "6", "x", "", "one,two"]), seed=st.sampled_from(["0", "-1", "x"]))
+def test_validate_refuses_before_running(tmp, only, seed):
+    # only invalid selections: a valid validate run takes tens of seconds
+    argv = ["validate", "--quick", "--only", only, "--seed", seed, f"--out-dir={tmp / 'v'}"]
+    code = check_outcome(argv, run_cli(argv), ["--only", "--seed"])
+    assert code == 2
+
+
+def test_validate_unwritable_out_dir(tmp_path):
+    (tmp_path / "f").write_text("")
+    argv = ["validate", "--quick", "--only", "1", f"--out-dir={tmp_path / 'f'}"]
+    code, out, err, _ = run_cli(argv)
+    assert code == 2 and err.strip().splitlines() == [err.strip()] and "out-dir" in err
+
+
+# ----------------------------------------------------------------- the API
+@examples(40)
+@given(text=st.one_of(st.sampled_from(BUILTINS + CUSTOM_OK + MALFORMED),
+                      st.text(alphabet="z()+-*/.^ 0123456789etanhsixp", max_size=12)))
+@example(text="tanh(z")          # tokenizer tuple in the message
+@example(text="foo(z)")          # TypeError traceback
+@example(text="(z)(z)")          # TypeError: 'Symbol' object is not callable
+def test_get_activation(text):
+    try:
+        act = get_activation(text)
+    except ParameterError as exc:
+        msg = str(exc)
+        assert msg.startswith("activation: ") and "\n" not in msg, msg
+        return
+    vals = act.derivatives(np.array([-1.0, 0.3, 1.7]), 1)
+    assert vals.shape == (2, 3)
+
+
+def _api_real():
+    return st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-5, 5),
+                     st.sampled_from([1e308, -0.0, 1e-320, "1", None, True]))
+
+
+@examples(60)
+@given(kw=st.fixed_dictionaries({}, optional={
+    "depth": st.one_of(st.integers(-3, 6), st.sampled_from([10**6, 10**20, 2.0, 2.5, None, "3"])),
+    "width": st.one_of(st.integers(-3, 16), st.sampled_from([10**13, 10**400, 4.0, None])),
+    "C_b": _api_real(), "C_W": _api_real(), "lambda_b": _api_real(), "lambda_W": _api_real(),
+    "ensemble": st.sampled_from(["gaussian", "orthogonal", "haar", 3]),
+    "activation": st.sampled_from(["tanh", "relu", "tanh(z", "foo(z)", 3]),
+}), q0=_api_real())
+def test_network_and_predict_api(kw, q0):
+    from fwtheory.kernel import infinite_width
+    from fwtheory.prediction import predict
+
+    kw = {"activation": "tanh", "depth": 2, "width": 4, **kw}
+    try:
+        net = Network(**kw)
+    except ParameterError as exc:
+        assert exc.parameter in ("activation", "depth", "width", "input_dim", "C_b", "C_W",
+                                 "lambda_b", "lambda_W", "ensemble", "first_layer")
+        assert "\n" not in str(exc)
+        return
+    assert 1 <= net.depth <= 100_000 and 2 <= net.width
+    for f in (predict, infinite_width):
+        try:
+            res = f(net, input_norm=q0)
+        except (ParameterError, NumericalError) as exc:
+            assert "\n" not in str(exc)
+            continue
+        for k in ("K", "Theta"):
+            assert np.all(np.isfinite(np.asarray(getattr(res, k) if f is infinite_width else res[k])))
+
+
+@examples(30)
+@given(name=st.sampled_from(["ok.json", "new/sub/ok.json", "", "f/x.json", ".", "f"]))
+def test_atomic_write_api(tmp, name):
+    from fwtheory._io import atomic_write_text
+
+    (tmp / "f").write_text("")
+    path = str(tmp / name) if name else ""
+    try:
+        atomic_write_text(path, "{}\n", "out")
+    except ParameterError as exc:
+        assert exc.parameter == "out" and "\n" not in str(exc)
+        assert name in ("", "f/x.json", ".")
+        return
+    assert Path(path).read_text() == "{}\n"
+
+
+# ----------------------------------------------------------------- subprocess smoke
+def _subprocess(*args):
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.run([sys.executable, "-m", "fwtheory", *args], capture_output=True, text=True,
+                          env=env, timeout=300)
+
+
+@pytest.mark.parametrize("args, exit_code, starts", [
+    (["predict", "--depth", "3", "--cw", "1e200"], 3, "fwtheory predict: numerical error: "),
+    (["predict", "--depth", "2", "--activation", "tanh(z"], 2,
+     "fwtheory predict: error: activation: cannot parse 'tanh(z': "),
+])
+def test_subprocess_smoke(args, exit_code, starts):
+    out = _subprocess(*args)
+    assert out.returncode == exit_code and out.stdout == ""
+    assert out.stderr.count("\n") == 1 and out.stderr.startswith(starts), out.stderr
