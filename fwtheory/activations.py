@@ -118,8 +118,11 @@ class Activation:
         if self.code >= 0:
             return _builtin_derivatives(self.code, self.slope, x, order)
         out = np.empty((order + 1,) + x.shape)
-        for k in range(order + 1):
-            out[k] = np.broadcast_to(self._numpy_funcs[k](x), x.shape)
+        # a lambdified Piecewise evaluates every branch at every x (numpy.select):
+        # z/(1 - z) of the z < 0 branch at z = 1 must not warn or raise
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            for k in range(order + 1):
+                out[k] = np.broadcast_to(self._numpy_funcs[k](x), x.shape)
         return out
 
     def derivative(self, k):

@@ -390,7 +390,7 @@ def test_compare(tmp, opts, data, z, quantities):
 
 @examples(6, slow=100)
 @given(act=tagged(st.sampled_from(["tanh", "relu"]), st.sampled_from(MALFORMED[:8])),
-       depth=int_opt(1, 5), ext=st.one_of(st.none(), int_opt(5, 60, bad_extra=("0",))),
+       depth=int_opt(1, 5), ext=st.one_of(st.none(), int_opt(8, 60, bad_extra=("0", "5"))),
        cw=positive_real(), outdir=st.booleans())
 def test_saturation_without_simulation(tmp, act, depth, ext, cw, outdir):
     # --no-simulate only, small --extended-depth; huge sizes are left to the cost
@@ -432,6 +432,9 @@ def test_validate_unwritable_out_dir(tmp_path):
 @example(text="tanh(z")          # tokenizer tuple in the message
 @example(text="foo(z)")          # TypeError traceback
 @example(text="(z)(z)")          # TypeError: 'Symbol' object is not callable
+# a lambdified Piecewise evaluates both branches: z/(1 - z) at z = 1 raised
+# FloatingPointError (a RuntimeWarning on the CLI's stderr)
+@example(text="z/(1 + Abs(z))")
 def test_get_activation(text):
     try:
         act = get_activation(text)
