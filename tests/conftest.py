@@ -12,7 +12,7 @@ settings.register_profile("ci", max_examples=40, deadline=None, derandomize=True
 # full strength, >= 2000 examples across its property tests; select it with
 #   FWTHEORY_HYPOTHESIS_PROFILE=slow python -m pytest tests/test_robustness.py
 # (any profile name registered here can be selected that way).
-settings.register_profile("slow", max_examples=250, deadline=None,
+settings.register_profile("slow", max_examples=300, deadline=None,
                           suppress_health_check=list(HealthCheck))
 settings.load_profile(os.environ.get("FWTHEORY_HYPOTHESIS_PROFILE")
                       or ("ci" if os.environ.get("CI") else "default"))

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import example, given, settings
+from hypothesis import event, example, given, settings
 from hypothesis import strategies as st
 
 from fwtheory import Network, get_activation
@@ -40,7 +40,7 @@ SLOW = os.environ.get("FWTHEORY_HYPOTHESIS_PROFILE") == "slow"
 
 def examples(n, slow=None):
     """``n`` examples in the default profile; when slow, ``slow`` or the
-    profile's count (250)."""
+    profile's count (300)."""
     return settings(max_examples=(slow or settings().max_examples) if SLOW else n, deadline=None)
 
 
@@ -96,6 +96,7 @@ def check_outcome(argv, result, bad=(), allow_null=()):
     must be named when the call is refused)."""
     code, out, err, runtime = result
     cmd = "fwtheory " + " ".join(map(str, argv))
+    event(f"{argv[0]}: exit {code}")
     assert "Traceback" not in err, f"{cmd}: traceback\n{err}"
     assert not runtime, f"{cmd}: numpy RuntimeWarning(s) on stderr: {runtime}"
     assert code in (0, 2, 3), f"{cmd}: exit {code}\n{err}"
@@ -139,8 +140,10 @@ def ok_(drawn):
 
 
 def tagged(valid, invalid):
-    """(value, is_valid) pairs from two strategies."""
-    return st.one_of(valid.map(lambda v: (v, True)), invalid.map(lambda v: (v, False)))
+    """(value, is_valid) pairs from two strategies, valid three times in four
+    (so that a good share of the calls with several options succeed)."""
+    ok = valid.map(lambda v: (v, True))
+    return st.one_of(ok, ok, ok, invalid.map(lambda v: (v, False)))
 
 
 FLOAT_TEXT_BAD = st.sampled_from(["nan", "inf", "-inf", "1e400", "-1", "-1e-300", "abc", "", "1,5"])
@@ -346,7 +349,7 @@ def test_criticality(act, json_):
                   allow_null=("/K_star", "/C_b", "/C_W", "/details"))
 
 
-@examples(8, slow=40)   # each K*=0 derivation (tanh, sin) takes seconds of sympy
+@examples(8, slow=60)   # each K*=0 derivation (tanh, sin) takes seconds of sympy
 @given(act=tagged(st.sampled_from(["relu", "linear", "leaky_relu(0.5)", "tanh", "sin"]),
                   st.sampled_from(MALFORMED)),
        cw=st.one_of(st.none(), positive_real()), lb=nonneg_real(),
@@ -370,7 +373,7 @@ def test_asymptotics(act, cw, lb, iq, json_):
         assert code == 2
 
 
-@examples(6, slow=60)
+@examples(6, slow=100)
 @given(opts=network_argv(depth=(1, 3), width=(2, 6)), data=st.data(),
        z=tagged(st.floats(0.5, 5).map(lambda x: f"{x:.3g}"), st.sampled_from(["-1", "nan", "inf", "0"])),
        quantities=st.one_of(st.none(), tagged(st.sampled_from(["V", "K"]),
@@ -388,7 +391,7 @@ def test_compare(tmp, opts, data, z, quantities):
                                                          "ratio", "verdict", "c1", "c0"))
 
 
-@examples(6, slow=100)
+@examples(6, slow=150)
 @given(act=tagged(st.sampled_from(["tanh", "relu"]), st.sampled_from(MALFORMED[:8])),
        depth=int_opt(1, 5), ext=st.one_of(st.none(), int_opt(8, 60, bad_extra=("0", "5"))),
        cw=positive_real(), outdir=st.booleans())
@@ -459,6 +462,9 @@ def _api_real():
     "ensemble": st.sampled_from(["gaussian", "orthogonal", "haar", 3]),
     "activation": st.sampled_from(["tanh", "relu", "tanh(z", "foo(z)", 3]),
 }), q0=_api_real())
+# a subnormal K^(1) = 1e-320: the NumericalError came with numpy RuntimeWarnings
+# ("invalid value encountered in reduce") from the quadrature
+@example(kw={"C_b": 1e-320}, q0=0.0)
 def test_network_and_predict_api(kw, q0):
     from fwtheory.kernel import infinite_width
     from fwtheory.prediction import predict
