@@ -12,7 +12,7 @@ all equal to ``width``; the input dimension ``input_dim`` (n0) defaults to
 lambda_W / n_{l-1} for every weight of layer l.
 """
 
-__all__ = ["Network", "ENSEMBLES"]
+__all__ = ["Network", "ENSEMBLES", "check_input_norm"]
 
 from dataclasses import dataclass, replace
 
@@ -117,3 +117,15 @@ class Network:
             "ensemble": self.ensemble,
             "first_layer": self.first_layer,
         }
+
+
+def check_input_norm(network, input_norm):
+    """q0 = |x|^2 / n0 as a float >= 0, and > 0 when C_b = 0 (then K^(1) =
+    C_b + C_W q0 would vanish: a zero input has no Gaussian statistics).
+    The same rule for kernel, predict and simulate."""
+    q0 = check_real("input_norm", input_norm, lower=0.0)
+    if q0 == 0.0 and network.C_b == 0.0:
+        raise ParameterError(
+            "input_norm", "must be > 0 when C_b = 0: K^(1) = C_b + C_W * input_norm would vanish "
+            "(a zero input has no Gaussian statistics)")
+    return q0

@@ -24,7 +24,7 @@ from functools import lru_cache
 import numpy as np
 
 from .errors import NumericalError, ParameterError, check_int, check_real
-from .network import Network
+from .network import Network, check_input_norm
 from .quantities import ALL_CORRELATORS, FLUCTUATIONS, ratio_values
 
 
@@ -175,7 +175,7 @@ def predict(network, input_norm=1.0, precision="float64", dps=30):
     """
     if not isinstance(network, Network):
         raise ParameterError("network", f"must be a fwtheory.Network, got {type(network).__name__}")
-    q0 = check_real("input_norm", input_norm, lower=0.0)
+    q0 = check_input_norm(network, input_norm)   # > 0 when C_b = 0 (K^(1) would vanish)
     if precision not in ("float64", "mpmath"):
         raise ParameterError("precision", f"must be 'float64' or 'mpmath', got {precision!r}")
     dps = check_int("dps", dps, lower=15)
