@@ -345,6 +345,10 @@ def test_predict_out_creates_missing_directories_and_refuses_unwritable(tmp_path
 # `simulate --out /nonexistent/dir/x.json`: FileNotFoundError traceback after the run
 @example(opts=[("--depth", "2", True), ("--width", "4", True)], json_=True, data=None,
          samples=("4", True), seed=("0", True), widths=None)
+# `--depth 1 --width 2 --samples 3 --seed 1 --widths 2,4`: LinAlgError traceback in
+# the 1/n fit (one width's standard error ~0 gave weights 1e18 apart)
+@example(opts=[("--depth", "1", True), ("--width", "2", True)], json_=True, data=None,
+         samples=("3", True), seed=("1", True), widths=("2,4", True))
 def test_simulate(tmp, opts, json_, data, samples, seed, widths):
     # huge --samples/--depth/--width are not drawn here: a cost estimate with
     # --force is being added to simulate/saturation/validate separately (the

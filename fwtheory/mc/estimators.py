@@ -186,7 +186,10 @@ def fit_inverse_width(inv_n, values, errors):
             distinct = np.unique(x).size
             if distinct >= 2:
                 X = np.stack([np.ones_like(x), x], axis=1)
-                cov = np.linalg.inv(X.T @ (w[:, None] * X))
+                try:
+                    cov = np.linalg.inv(X.T @ (w[:, None] * X))
+                except np.linalg.LinAlgError:   # weights 1e18 apart (an error ~0 at one width)
+                    cov = np.linalg.pinv(X.T @ (w[:, None] * X))
                 c = cov @ (X.T @ (w * yy))
                 resid = yy - X @ c
                 out["c0"][l], out["c1"][l] = c
