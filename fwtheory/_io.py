@@ -1,8 +1,18 @@
 """Small I/O helpers shared by the CLI and the library: atomic file writes,
-JSON encoding of numpy results, plain-text tables and a progress bar."""
+JSON encoding of numpy results, plain-text tables and a progress bar.
 
-__all__ = ["atomic_write_text", "atomic_write_bytes", "to_jsonable", "dumps_json",
-           "format_table", "layer_ranges", "ProgressBar"]
+Output locations: a missing parent directory of an output file (or a missing
+output directory) is created, like ``mkdir -p``; a location that cannot be
+created or written (a parent that is a regular file, no permission, a
+read-only file system, a path that is a directory) raises
+:class:`fwtheory.errors.ParameterError` naming the option, one line, so the
+CLI exits with status 2 instead of printing a traceback. The CLI checks its
+output locations with :func:`check_output_file` / :func:`check_output_dir`
+before any computation starts.
+"""
+
+__all__ = ["atomic_write_text", "atomic_write_bytes", "check_output_file", "check_output_dir",
+           "to_jsonable", "dumps_json", "format_table", "layer_ranges", "ProgressBar"]
 
 import json
 import math
@@ -13,13 +23,67 @@ import time
 
 import numpy as np
 
+from .errors import ParameterError
 
-def atomic_write_bytes(path, data):
+
+def _reason(exc):
+    return exc.strerror or str(exc) if isinstance(exc, OSError) else str(exc)
+
+
+def _output_path(path, parameter):
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise ParameterError(parameter, f"must be a file path, got {path!r}")
+    path = os.fsdecode(os.fspath(path))
+    if not path or "\0" in path:
+        raise ParameterError(parameter, f"must be a non-empty file path, got {path!r}")
+    return path
+
+
+def check_output_dir(directory, parameter="out_dir"):
+    """Create ``directory`` (and its parents) if missing and check that a file
+    can be created in it; return it. Raises :class:`ParameterError` naming
+    ``parameter`` otherwise."""
+    directory = _output_path(directory, parameter)
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise ParameterError(parameter, f"{directory!r} exists and is not a directory")
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except (OSError, ValueError) as exc:
+        raise ParameterError(parameter, f"cannot create the directory {directory!r}: "
+                                        f"{_reason(exc)}") from None
+    if not os.path.isdir(directory):
+        raise ParameterError(parameter, f"{directory!r} is not a directory")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".fwtheory-probe-", dir=directory)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        raise ParameterError(parameter, f"cannot write into {directory!r}: {_reason(exc)}") from None
+    return directory
+
+
+def check_output_file(path, parameter="path"):
+    """Check that ``path`` can be written (atomically) before any work is done:
+    its directory is created if missing and must be writable, and ``path``
+    must not be a directory. Returns the path; raises :class:`ParameterError`
+    naming ``parameter`` otherwise."""
+    path = _output_path(path, parameter)
+    if path.endswith(os.sep) or os.path.isdir(path):
+        raise ParameterError(parameter, f"{path!r} is a directory; give a file name")
+    check_output_dir(os.path.dirname(os.path.abspath(path)), parameter)
+    return path
+
+
+def atomic_write_bytes(path, data, parameter="path"):
     """Write ``data`` to ``path`` atomically: a temporary file in the same
-    directory, fsync, then ``os.replace``."""
-    path = os.fspath(path)
+    directory, fsync, then ``os.replace``. A missing directory is created;
+    an unwritable location raises :class:`ParameterError` naming ``parameter``."""
+    path = check_output_file(path, parameter)
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".fwtheory-", dir=directory)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".fwtheory-", dir=directory)
+    except OSError as exc:
+        raise ParameterError(parameter, f"cannot write {path!r}: {_reason(exc)}") from None
     try:
         with os.fdopen(fd, "wb") as fh:
             os.chmod(tmp, 0o666 & ~_umask())     # mkstemp makes 0600; give the usual mode
@@ -27,11 +91,13 @@ def atomic_write_bytes(path, data):
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(exc, OSError):
+            raise ParameterError(parameter, f"cannot write {path!r}: {_reason(exc)}") from None
         raise
 
 
@@ -49,8 +115,9 @@ def _umask():
     return mask
 
 
-def atomic_write_text(path, text):
-    atomic_write_bytes(path, text.encode("utf-8"))
+def atomic_write_text(path, text, parameter="path"):
+    """UTF-8 text version of :func:`atomic_write_bytes`."""
+    atomic_write_bytes(path, text.encode("utf-8"), parameter)
 
 
 def to_jsonable(obj):

@@ -22,7 +22,7 @@ __all__ = ["Activation", "get_activation", "BUILTIN_NAMES", "Z"]
 
 import math
 import re
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 from scipy import special
@@ -118,8 +118,11 @@ class Activation:
         if self.code >= 0:
             return _builtin_derivatives(self.code, self.slope, x, order)
         out = np.empty((order + 1,) + x.shape)
-        for k in range(order + 1):
-            out[k] = np.broadcast_to(self._numpy_funcs[k](x), x.shape)
+        # a lambdified Piecewise evaluates every branch at every x (numpy.select):
+        # z/(1 - z) of the z < 0 branch at z = 1 must not warn or raise
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            for k in range(order + 1):
+                out[k] = np.broadcast_to(self._numpy_funcs[k](x), x.shape)
         return out
 
     def derivative(self, k):
@@ -325,15 +328,25 @@ def _custom(expr, text):
         names = sorted(str(s) for s in free)
         raise ParameterError(
             "activation",
-            f"a custom activation must be an expression in z alone, got {text!r} (free symbols: {names or 'none'})")
+            f"a custom activation must be a function of z alone, got {text!r} (free symbols: "
+            f"{names or 'none'}); {_ALLOWED_FORMS}")
     # Make piecewise pieces explicit so sympy differentiates branchwise.
     expr = sympy.piecewise_fold(expr.rewrite(sympy.Piecewise)) if expr.has(
         sympy.Max, sympy.Min, sympy.Abs, sympy.Heaviside, sympy.sign) else expr
     for probe in (-1.3, 0.0, 0.7, 2.1):
-        val = complex(expr.subs(Z, probe).evalf())
+        try:
+            val = complex(expr.subs(Z, probe).evalf())
+        except (TypeError, ValueError, OverflowError, ArithmeticError):
+            val = complex(math.nan)   # e.g. an undefined function foo(z): no numeric value
         if abs(val.imag) > 1e-12 or not math.isfinite(val.real):
-            raise ParameterError("activation", f"{text!r} is not real and finite at z = {probe}")
-    return Activation(str(text), expr, kinks=_kinks_of(expr), code=-1)
+            raise ParameterError("activation", f"{text!r} is not real and finite at z = {probe} "
+                                               "(overflow, a pole, a complex value or no numeric value)")
+    try:
+        kinks = _kinks_of(expr)
+    except (NotImplementedError, TypeError, ValueError) as exc:
+        raise ParameterError("activation", f"cannot locate the kinks of {text!r} "
+                                           f"({type(exc).__name__}); simplify the expression") from None
+    return Activation(str(text), expr, kinks=kinks, code=-1)
 
 
 def get_activation(spec):
@@ -349,7 +362,7 @@ def get_activation(spec):
         expr = spec.xreplace({s: _z() for s in spec.free_symbols if s.name == "z"})
         return _custom(expr, str(spec))
     if not isinstance(spec, str) or not spec.strip():
-        raise ParameterError("activation", f"must be a built-in name or an expression in z, got {spec!r}")
+        raise ParameterError("activation", f"cannot use {spec!r}: {_ALLOWED_FORMS}")
     m = _NAME_RE.match(spec)
     if m and m.group(1).lower() in BUILTIN_NAMES:
         name, arg = m.group(1).lower(), m.group(2)
@@ -371,10 +384,73 @@ def get_activation(spec):
             "activation",
             f"unknown activation {spec.strip()!r}; built-ins are {', '.join(BUILTIN_NAMES)}, "
             "or give an expression in z such as 'z*tanh(z)'")
-    import sympy
+    return _custom(_parse(spec), spec.strip())
 
+
+_ALLOWED_FORMS = ("give a built-in name (" + ", ".join(BUILTIN_NAMES) + ", leaky_relu(a)) "
+                  "or an expression in z such as 'z*tanh(z)'")
+_MAX_CONSTANT = 1e300
+
+
+def _cannot_parse(spec, reason):
+    reason = " ".join(str(reason).split()) or "invalid expression"
+    return ParameterError("activation", f"cannot parse {spec.strip()!r}: {reason}; {_ALLOWED_FORMS}")
+
+
+@lru_cache(maxsize=1)
+def _sympy_namespace():
+    """sympy's names without Python's builtins: the expression string is
+    evaluated by ``parse_expr``, and ``__import__('os')`` must not run."""
+    ns = {}
+    exec("from sympy import *", ns)  # noqa: S102 - fixed string
+    ns["__builtins__"] = {}
+    return ns
+
+
+def _parse(spec):
+    """Parse a string expression in z into a sympy expression, or raise a
+    one-line :class:`ParameterError` naming ``activation``.
+
+    The string is first parsed unevaluated, so that constants such as
+    ``10**10**10`` or ``factorial(10**7)`` are refused (|constant| <= 1e300)
+    before sympy would compute them exactly (which can take forever)."""
+    import sympy
+    from sympy.core.function import AppliedUndef
+
+    local = {"z": _z(), "Z": _z()}
     try:
-        expr = sympy.parse_expr(spec, local_dict={"z": _z(), "Z": _z()})
-    except Exception as exc:  # noqa: BLE001 - sympy raises many types
-        raise ParameterError("activation", f"cannot parse expression {spec!r}: {exc}") from None
-    return _custom(expr, spec.strip())
+        raw = sympy.parse_expr(spec, local_dict=local, global_dict=_sympy_namespace(), evaluate=False)
+    except SyntaxError as exc:
+        raise _cannot_parse(spec, exc.msg) from None
+    except Exception as exc:  # noqa: BLE001 - sympy's parser raises many types
+        reason = exc.args[0] if exc.args and isinstance(exc.args[0], str) else exc
+        if type(exc).__name__ == "TokenError":
+            reason = f"{reason} (unbalanced parentheses or brackets?)"
+        raise _cannot_parse(spec, reason) from None
+    if not isinstance(raw, sympy.Expr) or isinstance(raw, (sympy.Tuple,)):
+        raise _cannot_parse(spec, f"not a function of z (it is a {type(raw).__name__})")
+    unknown = sorted({str(f.func) for f in raw.atoms(AppliedUndef)})
+    if unknown:
+        raise _cannot_parse(spec, f"unknown function {', '.join(unknown)}")
+    bad = [n for n in sympy.preorder_traversal(raw)
+           if isinstance(n, (sympy.Derivative, sympy.Integral, sympy.Sum, sympy.Product,
+                             sympy.Lambda, sympy.Limit, sympy.Subs))]
+    if bad:
+        raise _cannot_parse(spec, f"{type(bad[0]).__name__} is not supported; write the closed form")
+    for node in sympy.postorder_traversal(raw):       # innermost constants first
+        if node.free_symbols or node.is_Atom:
+            continue
+        try:
+            big = abs(complex(node.evalf(15))) > _MAX_CONSTANT
+        except (TypeError, ValueError, OverflowError, ArithmeticError):
+            big = False   # nan, zoo...: refused later as not real and finite
+        if big:
+            raise _cannot_parse(spec, f"the constant {sympy.sstr(node)[:40]} is too large "
+                                      f"(|constants| <= {_MAX_CONSTANT:g})")
+    try:
+        expr = sympy.parse_expr(spec, local_dict=local, global_dict=_sympy_namespace())
+    except Exception as exc:  # noqa: BLE001
+        raise _cannot_parse(spec, exc) from None
+    if not isinstance(expr, sympy.Expr):
+        raise _cannot_parse(spec, f"not a function of z (it is {sympy.sstr(expr)[:40]})")
+    return expr

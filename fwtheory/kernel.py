@@ -276,8 +276,9 @@ def infinite_width(network, input_norm=1.0):
             "(a zero input has no Gaussian statistics)")
     if not math.isfinite(K[0]):
         raise NumericalError(f"kernel overflow at layer 1: K^(1) = C_b + C_W * input_norm = {K[0]}")
-    _kernel_recursion(act, C_b, C_W, K, S)
-    moments = _chi_moments(act, K)
+    with np.errstate(**_QUIET):   # non-finite quadrature is reported as a NumericalError,
+        _kernel_recursion(act, C_b, C_W, K, S)     # not also as numpy RuntimeWarnings
+        moments = _chi_moments(act, K)
     chi_par = C_W * moments[0, :, 1]  # PDLT Sec. 5.1: C_W d<sigma^2>/dK
     chi_perp = C_W * moments[1, :, 0]  # PDLT Sec. 5.1: C_W <sigma'^2>
     Theta = np.empty(L)

@@ -25,7 +25,7 @@ all equal to ``width``; the input dimension ``input_dim`` (n0) defaults to
 lambda_W / n_{l-1} for every weight of layer l.
 """
 
-__all__ = ["Network", "ENSEMBLES", "DERIVED_ENSEMBLES"]
+__all__ = ["Network", "ENSEMBLES", "DERIVED_ENSEMBLES", "check_input_norm"]
 
 from dataclasses import dataclass, replace
 
@@ -34,6 +34,9 @@ from .errors import ParameterError, check_int, check_real
 
 ENSEMBLES = ("gaussian", "orthogonal", "uniform", "rademacher")
 DERIVED_ENSEMBLES = ("gaussian", "orthogonal")    # those predict() has recursions for (simulate(): all)
+MIN_WIDTH = 2   # pairs of distinct neurons i != k; the same bound for theory and Monte Carlo
+MAX_WIDTH = 10**12      # widths and n0 stay exact in float64 (1/n enters as a float)
+MAX_DEPTH = 100_000     # the depth recursions are sequential: ~0.2 ms per layer for predict
 
 
 def _ensemble(name, value):
@@ -51,11 +54,15 @@ class Network:
     activation : str, sympy expression or Activation
         Built-in name (``"tanh"``, ``"leaky_relu(0.1)"``...) or expression in z.
     depth : int
-        Number of layers L >= 1 (layer L is the output layer).
+        Number of layers 1 <= L <= 100000 (layer L is the output layer; the
+        theory iterates layer by layer, about 20 s per 10^5 layers).
     width : int
-        Hidden width n >= 1 (every layer l = 1..L has n neurons).
+        Hidden width 2 <= n <= 10^12 (every layer l = 1..L has n neurons). The 1/n
+        corrections are statements about distinct neurons i != k (e.g.
+        Cov(z_i^2, z_k^2)), which need at least two; the Monte Carlo needs the
+        same, so theory and simulation accept the same widths.
     input_dim : int, optional
-        Input dimension n0 >= 1; defaults to ``width``.
+        Input dimension 1 <= n0 <= 10^12; defaults to ``width``.
     C_b : float
         Bias variance, >= 0.
     C_W : float
@@ -92,10 +99,10 @@ class Network:
     def __post_init__(self):
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731
         set_("activation", get_activation(self.activation))
-        set_("depth", check_int("depth", self.depth, lower=1))
-        set_("width", check_int("width", self.width, lower=1))
+        set_("depth", check_int("depth", self.depth, lower=1, upper=MAX_DEPTH))
+        set_("width", check_int("width", self.width, lower=MIN_WIDTH, upper=MAX_WIDTH))
         n0 = self.width if self.input_dim is None else self.input_dim
-        set_("input_dim", check_int("input_dim", n0, lower=1))
+        set_("input_dim", check_int("input_dim", n0, lower=1, upper=MAX_WIDTH))
         set_("C_b", check_real("C_b", self.C_b, lower=0.0))
         set_("C_W", check_real("C_W", self.C_W, lower=0.0, lower_open=True))
         set_("lambda_b", check_real("lambda_b", self.lambda_b, lower=0.0))
@@ -135,3 +142,15 @@ class Network:
             "first_layer": self.first_layer,
             "residual": self.residual,
         }
+
+
+def check_input_norm(network, input_norm):
+    """q0 = |x|^2 / n0 as a float >= 0, and > 0 when C_b = 0 (then K^(1) =
+    C_b + C_W q0 would vanish: a zero input has no Gaussian statistics).
+    The same rule for kernel, predict and simulate."""
+    q0 = check_real("input_norm", input_norm, lower=0.0)
+    if q0 == 0.0 and network.C_b == 0.0:
+        raise ParameterError(
+            "input_norm", "must be > 0 when C_b = 0: K^(1) = C_b + C_W * input_norm would vanish "
+            "(a zero input has no Gaussian statistics)")
+    return q0

@@ -24,7 +24,7 @@ from functools import lru_cache
 import numpy as np
 
 from .errors import NumericalError, ParameterError, check_int, check_real
-from .network import DERIVED_ENSEMBLES, Network
+from .network import DERIVED_ENSEMBLES, Network, check_input_norm
 from .quantities import ALL_CORRELATORS, FLUCTUATIONS, ratio_values
 
 
@@ -185,7 +185,7 @@ def predict(network, input_norm=1.0, precision="float64", dps=30, progress=None)
     if not isinstance(network, Network):
         raise ParameterError("network", f"must be a fwtheory.Network, got {type(network).__name__}")
     _refuse_underived(network)
-    q0 = check_real("input_norm", input_norm, lower=0.0)
+    q0 = check_input_norm(network, input_norm)   # > 0 when C_b = 0 (K^(1) would vanish)
     if precision not in ("float64", "mpmath"):
         raise ParameterError("precision", f"must be 'float64' or 'mpmath', got {precision!r}")
     dps = check_int("dps", dps, lower=15)
@@ -229,16 +229,39 @@ def _check(name, values, layers):
     if bad.any():
         first = int(layers[np.argmax(bad)])
         raise NumericalError(f"{name} overflowed (non-finite) at layer {first}; the network is "
-                             "too deep or too chaotic for float64 at these parameters")
+                             "too deep or too chaotic, or its parameters too large, for float64")
 
 
 def _predict_float(network, q0):
+    # numpy overflow becomes inf (not a warning or FloatingPointError); _check
+    # turns every non-finite correlator into a NumericalError naming it and its layer
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        pred = _predict_float_unchecked(network, q0)
+        _check_derived(pred)
+    return pred
+
+
+def _check_derived(pred):
+    """The finite-width moments and ratios derived from finite correlators can
+    still overflow (E[z^4] ~ 3 K^2): report it instead of a silent inf/NaN.
+    A ratio 0/0 (e.g. the NTK ratios where Theta = 0 because lambda_b =
+    lambda_W = 0) is undefined and stays NaN (null in JSON)."""
+    for name, arr in pred.finite_width().items():
+        _check(name, arr, pred.layers)
+    for name, arr in pred.ratios.items():
+        _check(name, np.where(np.isnan(arr), 0.0, arr), pred.layers)
+
+
+def _predict_float_unchecked(network, q0):
     from .gauss import expect_monomials
 
     comp = _compile(network.ensemble, "numpy")
     act, L, params = network.activation, network.depth, _params(network)
     layers = np.arange(1, L + 1)
-    init = [float(x) for x in comp.initial[network.first_layer](q0, *params)]
+    params = tuple(np.float64(p) for p in params)    # overflow -> inf, not a Python OverflowError
+    init = [float(x) for x in comp.initial[network.first_layer](np.float64(q0), *params)]
+    for k, v in zip(ALL_CORRELATORS, init):
+        _check(k, np.array([v]), layers)
     init = dict(zip(ALL_CORRELATORS, init))
     # 1. kernel: sequential
     K = np.empty(L)
@@ -285,7 +308,11 @@ def _predict_float(network, q0):
     values = {"K": K, "Theta": Theta}
     for j, k in enumerate(FLUCTUATIONS):
         values[k] = X[:, j].copy()
-        _check(k, values[k], layers)
+    bad = ~np.isfinite(X)
+    if bad.any():   # name the earliest overflow (later NaNs are 0 * inf in the affine step)
+        first = bad.any(axis=1).argmax()
+        j = int(np.argmax(np.where(bad[first], np.isinf(X[first]) * 2 + 1, 0)))
+        _check(FLUCTUATIONS[j], values[FLUCTUATIONS[j]], layers)
     values = {k: values[k] for k in ALL_CORRELATORS}
     return Prediction(network, q0, layers, values, "float64")
 

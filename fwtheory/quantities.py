@@ -71,12 +71,14 @@ def ratio_values(values):
         num, den, extra = spec[0], spec[1], (spec[2] if len(spec) > 2 else ())
         if num not in values:
             continue
-        top = np.asarray(values[num], dtype=float)
-        for f in extra:
-            top = top * np.asarray(values[f], dtype=float)
-        d = np.ones_like(top)
-        for f in den:
-            d = d * np.asarray(values[f], dtype=float)
-        with np.errstate(divide="ignore", invalid="ignore"):
+        # 0/0 is NaN (undefined ratio); a denominator such as Theta^2 that
+        # overflows gives 0, without numpy warnings (callers check finiteness)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            top = np.asarray(values[num], dtype=float)
+            for f in extra:
+                top = top * np.asarray(values[f], dtype=float)
+            d = np.ones_like(top)
+            for f in den:
+                d = d * np.asarray(values[f], dtype=float)
             out[name] = top / d
     return out

@@ -8,7 +8,14 @@ settings.register_profile("default", max_examples=40, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("ci", max_examples=40, deadline=None, derandomize=True,
                           suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile("ci" if os.environ.get("CI") else "default")
+# "slow": the property-based robustness suite (tests/test_robustness.py) at
+# full strength, >= 2000 examples across its property tests; select it with
+#   FWTHEORY_HYPOTHESIS_PROFILE=slow python -m pytest tests/test_robustness.py
+# (any profile name registered here can be selected that way).
+settings.register_profile("slow", max_examples=300, deadline=None,
+                          suppress_health_check=list(HealthCheck))
+settings.load_profile(os.environ.get("FWTHEORY_HYPOTHESIS_PROFILE")
+                      or ("ci" if os.environ.get("CI") else "default"))
 
 
 @pytest.fixture(autouse=True)

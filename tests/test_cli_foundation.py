@@ -54,11 +54,12 @@ def test_kernel_json_matches_the_library():
 
 
 @pytest.mark.parametrize("args, parameter", [
-    (["kernel", "--width", "-3"], "width"),
+    (["predict", "--width", "-3"], "width"),
+    (["predict", "--width", "1"], "width"),      # n >= 2 everywhere, as in simulate
     (["kernel", "--cw", "0"], "C_W"),
     (["kernel", "--cb", "nan"], "C_b"),
     (["kernel", "--input-norm", "inf"], "input_norm"),
-    (["kernel", "--first-layer", "orthogonal", "--input-dim", "3"], "first_layer"),
+    (["predict", "--first-layer", "orthogonal", "--input-dim", "3"], "first_layer"),
     (["criticality", "--activation", "foo"], "activation"),
 ])
 def test_bad_input_is_one_line_exit_2(args, parameter):
@@ -68,3 +69,11 @@ def test_bad_input_is_one_line_exit_2(args, parameter):
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and f"error: {parameter}:" in lines[0]
     assert out.stdout == ""
+
+
+@pytest.mark.parametrize("option", ["--width", "--input-dim", "--ensemble", "--first-layer"])
+def test_kernel_refuses_options_that_have_no_effect(option):
+    value = "orthogonal" if option in ("--ensemble", "--first-layer") else "3"
+    out = run("kernel", "--depth", "2", option, value)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines()[-1] == f"fwtheory: error: unrecognized arguments: {option} {value}"

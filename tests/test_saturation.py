@@ -201,8 +201,9 @@ def test_cli_json_and_bad_out_dir(tmp_path, capsys):
     assert _cli(["--no-simulate", "--depth", "10", "--json", "--no-files"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["results"]["gaussian"]["V/K^2"]["behaviour"]["kind"] == "growing"
+    (tmp_path / "a-file").write_text("")       # a missing --out-dir is created; a file is refused
     with pytest.raises(ParameterError, match="out-dir"):
-        _cli(["--no-simulate", "--out-dir", str(tmp_path / "missing")])
+        _cli(["--no-simulate", "--out-dir", str(tmp_path / "a-file")])
 
 
 @pytest.mark.slow

@@ -12,26 +12,30 @@ def add_parser(sub):
     p.add_argument("--ensemble", default="gaussian", choices=("gaussian", "orthogonal"))
     p.add_argument("--first-layer", default=None, choices=("gaussian", "orthogonal"),
                    help="first-layer ensemble for exact solutions (default: same as --ensemble)")
-    p.add_argument("--cw", default=None, help="C_W for exact solutions (default: critical 1/A_2)")
+    p.add_argument("--cw", default=None,
+                   help="C_W > 0 for exact solutions (default: critical 1/A_2); scale-invariant "
+                        "activations only")
     p.add_argument("--lambda-b", default="0")
     p.add_argument("--lambda-w", default="1")
-    p.add_argument("--input-norm", default="1", help="q0 for exact solutions")
+    p.add_argument("--input-norm", default=None,
+                   help="q0 >= 0 for exact solutions (default: 1); scale-invariant activations only")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
     return p
 
 
-def _number(name, text):
+def _number(name, text, positive=False):
     import math
 
     from ..errors import ParameterError
 
+    rng = "a finite number > 0" if positive else "a finite number >= 0"
     try:
         value = float(text)
     except ValueError:
-        raise ParameterError(name, f"must be a number, got {text!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise ParameterError(name, f"must be a finite number >= 0, got {text}")
+        raise ParameterError(name, f"must be {rng}, got {text!r}") from None
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        raise ParameterError(name, f"must be {rng}, got {text}")
     return text
 
 
@@ -41,15 +45,27 @@ def run(args):
     from .._io import dumps_json
     from ..activations import get_activation
 
+    from ..errors import ParameterError
+
     act = get_activation(args.activation)
     lb, lw = _number("lambda_b", args.lambda_b), _number("lambda_W", args.lambda_w)
+    if args.cw is not None:
+        _number("C_W", args.cw, positive=True)
+    if args.input_norm is not None:
+        _number("input_norm", args.input_norm)
+    if not (act.kinks or act.code == 0):
+        for option, value in (("C_W", args.cw), ("input_norm", args.input_norm),
+                              ("first_layer", args.first_layer)):
+            if value is not None:   # the K*=0 asymptotics are at criticality, for any input
+                raise ParameterError(option, f"applies to exact solutions of scale-invariant "
+                                             f"activations only (relu, leaky_relu, linear), not {act.name}")
     if act.kinks or act.code == 0:
         from ..exact import scale_invariant_solution
 
         cw = None if args.cw is None else sympy.nsimplify(_number("C_W", args.cw))
         sol = scale_invariant_solution(act, args.ensemble, args.first_layer, C_W=cw,
                                        lambda_b=sympy.nsimplify(lb), lambda_W=sympy.nsimplify(lw),
-                                       input_norm=sympy.nsimplify(_number("input_norm", args.input_norm)))
+                                       input_norm=sympy.nsimplify(args.input_norm or "1"))
         if args.json:
             print(dumps_json({"kind": "exact", "activation": act.name, "ensemble": args.ensemble,
                               "first_layer": sol.first_layer,

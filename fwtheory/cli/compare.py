@@ -27,7 +27,7 @@ def add_parser(sub):
     p.add_argument("--quantities", nargs="+", default=None, metavar="NAME",
                    help="restrict the table to these quantities, e.g. V 'V/K^2' (default: all)")
     p.add_argument("--json", action="store_true", help="print JSON instead of the table")
-    p.add_argument("--out", default=None, metavar="FILE", help="also write the JSON to FILE (atomically)")
+    p.add_argument("--out", default=None, metavar="FILE", help="also write the JSON to FILE (atomically; a missing directory is created)")
     p.add_argument("--plot", default=None, metavar="FILE", help="write a PNG of theory and MC against depth")
     p.add_argument("--check", action="store_true",
                    help="exit with status 1 when any shown quantity disagrees")
@@ -51,13 +51,17 @@ def parse_widths(values):
 def run(args):
     import sys
 
-    from .._io import ProgressBar, atomic_write_text, dumps_json
+    from .._io import ProgressBar, atomic_write_text, check_output_file, dumps_json
     from ..comparison import compare
     from ..mc import simulate
     from ..prediction import predict
 
     net = network_from_args(args)
     widths = parse_widths(args.widths)
+    if args.out is not None:
+        check_output_file(args.out, "out")
+    if args.plot is not None:
+        check_output_file(args.plot, "plot")
     prediction = predict(net, input_norm=args.input_norm)
     total = args.samples * (len(set(widths)) if widths else 1)
     with ProgressBar(total, label="compare: simulate", delay=2.0) as bar:
@@ -66,9 +70,9 @@ def run(args):
     result = compare(prediction, sim, z=args.z, rel_tol=args.rel_tol)
     names = result.resolve_names(args.quantities)
     payload = result.to_dict()
-    if args.out:
-        atomic_write_text(args.out, dumps_json(payload) + "\n")
-    if args.plot:
+    if args.out is not None:
+        atomic_write_text(args.out, dumps_json(payload) + "\n", "out")
+    if args.plot is not None:
         result.plot(args.plot, names=names)
     if args.json:
         sys.stdout.write(dumps_json(payload) + "\n")

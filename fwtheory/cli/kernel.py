@@ -12,8 +12,9 @@ def add_parser(sub):
         description="Single-input infinite-width recursions (PDLT "
                     "Ch. 4, 5, 8): K^(l+1) = C_b + C_W <sigma^2>_K, Theta^(l+1) = lambda_b + "
                     "lambda_W <sigma^2>_K + chi_perp Theta^(l), chi_par = C_W d<sigma^2>_K/dK, "
-                    "chi_perp = C_W <sigma'^2>_K. Width and weight ensemble do not enter at this order.")
-    add_network_arguments(p)
+                    "chi_perp = C_W <sigma'^2>_K. Width and weight ensemble do not enter at this order, "
+                    "so the verb has no --width, --input-dim, --ensemble or --first-layer.")
+    add_network_arguments(p, finite_width=False)
     p.add_argument("--json", action="store_true", help="print JSON instead of the table")
     p.set_defaults(func=run)
     return p
@@ -36,5 +37,8 @@ def run(args):
                                            result.chi_parallel, result.chi_perp)]
         return head + "\n" + format_table(["layer", "K", "Theta", "chi_par", "chi_perp"], rows)
 
-    emit(args, result.to_dict(), table)
+    payload = result.to_dict()
+    for key in ("width", "input_dim", "ensemble", "first_layer"):   # do not enter at this order
+        payload["network"].pop(key, None)
+    emit(args, payload, table)
     return 0

@@ -11,21 +11,23 @@ def add_parser(sub):
     add_network_arguments(p, depth=10, width=64)
     p.add_argument("--precision", default="float64", choices=("float64", "mpmath"))
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--out", default=None, help="also write the JSON to this file (atomically)")
+    p.add_argument("--out", default=None, help="also write the JSON to this file (atomically; a missing directory is created)")
     p.set_defaults(func=run)
     return p
 
 
 def run(args):
-    from .._io import atomic_write_text, dumps_json, format_table
+    from .._io import atomic_write_text, check_output_file, dumps_json, format_table
     from ..prediction import predict
     from ..quantities import RATIOS
 
     net = network_from_args(args)
+    if args.out is not None:
+        check_output_file(args.out, "out")
     result = predict(net, input_norm=args.input_norm, precision=args.precision)
     payload = result.to_dict()
-    if args.out:
-        atomic_write_text(args.out, dumps_json(payload) + "\n")
+    if args.out is not None:
+        atomic_write_text(args.out, dumps_json(payload) + "\n", "out")
 
     def table():
         ratios = result.ratios

@@ -57,16 +57,14 @@ def add_parser(sub):
 
 
 def run(args):
-    import os
     import sys
 
-    from .._io import dumps_json
-    from ..errors import ParameterError
+    from .._io import check_output_dir, dumps_json
     from ..depth_saturation import saturation
 
-    if not args.no_files and not os.path.isdir(args.out_dir):
-        raise ParameterError("out-dir", f"{args.out_dir!r} is not an existing directory")
     _announce_cost(args)
+    if not args.no_files:
+        check_output_dir(args.out_dir, "out-dir")   # created if missing, like every output location
     report = saturation(activation=args.activation, C_b=args.cb, C_W=args.cw, width=args.width,
                         depth=args.depth, ensembles=args.ensembles, lambda_b=args.lambda_b,
                         lambda_W=args.lambda_w, simulate=args.simulate, samples=args.samples,

@@ -28,7 +28,7 @@ def add_parser(sub):
     p.add_argument("--pairs", type=int, default=8,
                    help="neuron pairs sampled per network and layer for the descendants (default: 8)")
     p.add_argument("--json", action="store_true", help="print JSON instead of the table")
-    p.add_argument("--out", default=None, metavar="FILE", help="also write the JSON to FILE (atomically)")
+    p.add_argument("--out", default=None, metavar="FILE", help="also write the JSON to FILE (atomically; a missing directory is created)")
     p.add_argument("--force", action="store_true",
                    help="run even when the estimated time exceeds the 30-minute limit (fwtheory._cost)")
     p.set_defaults(func=run)
@@ -74,11 +74,13 @@ def _table(sim, names=None):
 def run(args):
     import sys
 
-    from .._io import ProgressBar, atomic_write_text, dumps_json
+    from .._io import ProgressBar, atomic_write_text, check_output_file, dumps_json
     from ..mc import simulate
 
     net = network_from_args(args)
     widths = _widths(args.widths)
+    if args.out is not None:
+        check_output_file(args.out, "out")
     from .._cost import check_simulate
 
     check_simulate(net, args.samples, widths, args.descendants, force=args.force)
@@ -95,8 +97,8 @@ def run(args):
             desc = simulate_descendants(net, samples=args.samples, seed=args.seed, pairs=args.pairs,
                                         widths=widths, input_norm=args.input_norm, progress=bar)
         payload["descendants"] = desc.to_dict()
-    if args.out:
-        atomic_write_text(args.out, dumps_json(payload) + "\n")
+    if args.out is not None:
+        atomic_write_text(args.out, dumps_json(payload) + "\n", "out")
     if args.json:
         sys.stdout.write(dumps_json(payload) + "\n")
     else:

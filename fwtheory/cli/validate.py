@@ -31,7 +31,7 @@ def add_parser(sub):
 def run(args):
     import sys
 
-    from .._io import dumps_json, format_table
+    from .._io import check_output_dir, dumps_json, format_table
     from ..errors import check_int
     from ..validation import validate
 
@@ -39,6 +39,7 @@ def run(args):
     from .._cost import check_validate
 
     check_validate(args.quick, args.only, force=args.force)
+    check_output_dir(args.out_dir, "out-dir")
     summary = validate(quick=args.quick, out_dir=args.out_dir, seed=seed, only=args.only,
                        verbose=not args.json)
     if args.json:

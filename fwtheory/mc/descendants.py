@@ -139,7 +139,7 @@ import numpy as np
 
 from .. import quantities
 from ..errors import ParameterError, check_int, check_real
-from ..network import Network
+from ..network import Network, check_input_norm
 from ._descendant_kernels import STAT_NAMES, descendant_stats
 from .ensembles import chunk_generator, draw_biases, draw_weight_normals, first_layer_preactivations
 from ._runner import (SamplerResult, combine_widths, refuse_if_too_big, result_dict, run_chunks, run_widths,
@@ -509,7 +509,7 @@ def simulate_descendants(network, samples, seed, pairs=8, input_norm=1.0, widths
     samples = check_int("samples", samples, lower=2)
     seed = check_int("seed", seed, lower=0)
     pairs = check_int("pairs", pairs, lower=1)
-    input_norm = check_real("input_norm", input_norm, lower=0.0)
+    input_norm = check_input_norm(network, input_norm)   # > 0 when C_b = 0, as in kernel/predict
 
     def run_one(net, step):
         sums, interrupted = _run(net, samples, seed, input_norm, pairs, step)

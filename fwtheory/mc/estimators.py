@@ -204,7 +204,10 @@ def fit_inverse_width(inv_n, values, errors, terms=2):
             w = np.ones_like(ee) if exact else 1.0 / np.maximum(ee, 1e-9 * np.max(ee)) ** 2
             k = min(terms, np.unique(x).size)
             X = np.stack([x ** j for j in range(k)], axis=1)
-            cov = np.linalg.inv(X.T @ (w[:, None] * X))
+            try:
+                cov = np.linalg.inv(X.T @ (w[:, None] * X))
+            except np.linalg.LinAlgError:   # weights 1e18 apart (an error ~0 at one width)
+                cov = np.linalg.pinv(X.T @ (w[:, None] * X))
             c = cov @ (X.T @ (w * yy))
             resid = yy - X @ c
             se = np.zeros(k) if exact else np.sqrt(np.diag(cov))

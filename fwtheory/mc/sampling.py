@@ -43,7 +43,7 @@ import numpy as np
 
 from .. import quantities
 from ..errors import FwtheoryError, ParameterError, check_int, check_real
-from ..network import Network
+from ..network import Network, check_input_norm
 from . import _blas, _kernels
 from .ensembles import (chunk_generator, draw_biases, draw_weight_normals, first_layer_preactivations,
                         uniform_scratch_size, weight_normal_count)
@@ -403,7 +403,7 @@ def simulate(network, samples, seed, widths=None, input_norm=1.0, progress=None)
         raise ParameterError("network", f"must be a fwtheory.Network, got {type(network).__name__}")
     samples = check_int("samples", samples, lower=2)
     seed = check_int("seed", seed, lower=0)
-    input_norm = check_real("input_norm", input_norm, lower=0.0)
+    input_norm = check_input_norm(network, input_norm)   # > 0 when C_b = 0, as in kernel/predict
 
     def run_one(net, step):
         sums, interrupted = _run(net, samples, seed, input_norm, step)

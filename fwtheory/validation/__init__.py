@@ -99,14 +99,14 @@ def validate(quick=True, out_dir=DEFAULT_OUT_DIR, seed=0, only=None, verbose=Tru
         reported as ERROR (with its traceback in the summary file) and the
         others still run.
     """
-    from .._io import atomic_write_text, dumps_json
+    from .._io import atomic_write_text, check_output_dir, dumps_json
     from ..errors import check_int
     from ._common import provenance
 
     seed = check_int("seed", seed, lower=0)
     ids = _select(only)
     out_dir = os.fspath(out_dir)
-    os.makedirs(out_dir, exist_ok=True)
+    check_output_dir(out_dir, "out_dir")   # created if missing; unwritable -> ParameterError
     start = time.monotonic()
     claims = []
     for k in ids:
