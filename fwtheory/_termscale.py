@@ -130,10 +130,14 @@ def roundoff_bounds(prediction, eps=EPS):
     L = len(K)
     params = (net.C_b, net.C_W, net.lambda_b, net.lambda_W)
     moms = _moment_table(comp, net.activation, K, expect_monomials)
-    c, M = comp.fluct_affine(K, Theta, *moms, *params)
-    M = np.abs(_matrix(M, L))
-    sc, sM = scales(np.abs(K), np.abs(Theta), *_moment_scales(net.activation, comp.moments, K),
-                    *(abs(p) for p in params))
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):   # huge parameters: the bound is void (inf)
+            c, M = comp.fluct_affine(K, Theta, *moms, *params)
+            M = np.abs(_matrix(M, L))
+            sc, sM = scales(np.abs(K), np.abs(Theta), *_moment_scales(net.activation, comp.moments, K),
+                            *(abs(p) for p in params))
+    except OverflowError:       # Python-float powers of huge parameters (e.g. lambda_W = 1e200)
+        return {k: np.full(L, np.inf) for k in FLUCTUATIONS}
     sc = np.stack([np.broadcast_to(np.asarray(x, dtype=float), (L,)) for x in sc], axis=-1)
     sM = _matrix(sM, L)
     X = np.abs(np.stack([values[k] for k in FLUCTUATIONS], axis=-1))
@@ -169,11 +173,13 @@ def ratio_bounds(prediction, bounds=None):
 
 def zero_values(prediction):
     """{correlator or ratio: bool (L,)}: True where the value is 0 at this
-    order, i.e. within its round-off bound (|X^(l)| <= E^(l))."""
+    order, i.e. within its round-off bound (|X^(l)| <= E^(l)); never where the
+    bound is void (not finite: an overflowing term), which claims nothing."""
     bounds = roundoff_bounds(prediction)
-    out = {k: np.abs(np.asarray(prediction.values[k], dtype=float)) <= e for k, e in bounds.items()}
+    out = {k: (np.abs(np.asarray(prediction.values[k], dtype=float)) <= e) & np.isfinite(e)
+           for k, e in bounds.items()}
     ratios = prediction.ratios
     for name, e in ratio_bounds(prediction, bounds).items():
         with np.errstate(invalid="ignore"):
-            out[name] = np.abs(np.asarray(ratios[name], dtype=float)) <= e
+            out[name] = (np.abs(np.asarray(ratios[name], dtype=float)) <= e) & np.isfinite(e)
     return out

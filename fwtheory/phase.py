@@ -315,7 +315,8 @@ def ntk_profile(activation, C_b, C_W, gram=None, depth=40):
 
     depth = check_int("depth", depth, lower=2)
     G = gauss._check_cov(_DEFAULT_GRAM if gram is None else gram, name="gram")
-    net = Network(activation, depth=depth, width=1, C_b=C_b, C_W=C_W)
+    # the width does not enter the infinite-width kernel matrix; 2 is the smallest valid one
+    net = Network(activation, depth=depth, width=2, C_b=C_b, C_W=C_W)
     Th = _ntk_matrix(net, G)
     d = np.sqrt(np.einsum("lii->li", Th))
     norm = Th / (d[:, :, None] * d[:, None, :])

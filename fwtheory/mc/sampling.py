@@ -97,7 +97,9 @@ class Extrapolation:
 
     ``values``/``errors`` hold c0 and its standard error of the chosen model
     (the measured leading-order coefficient), ``slopes``/``slope_errors`` its
-    c1, ``chi2``/``dof``/``pvalues`` its goodness of fit, ``model`` the number of
+    c1, ``chi2``/``dof``/``pvalues`` its goodness of fit (the p-value is NaN, null
+    in JSON, where it is undefined: no degrees of freedom left, or exact values
+    such as K at layer 1), ``model`` the number of
     coefficients chosen (2 or 3) per layer; ``fits[key]`` has both models'
     coefficients, errors, chi2, dof and p ("quadratic" None with two widths);
     ``per_width`` the single-width results.
