@@ -151,7 +151,7 @@ def _run_serial(tasks, write, bar):
     for t in tasks:
         bar.update(running=1)
         row = run_task(t.verb, t.args, t.seed, t.key, single_threaded=False)
-        write(row)
+        write(t, row)
         bar.update(done=1, failed=row["status"] != "ok", running=0)
 
 
@@ -185,7 +185,7 @@ def _run_dask(tasks, client, write, bar):
                 row = f.result()
             except Exception as exc:     # the worker died or the task could not be run there
                 row = _worker_failure_row(task, exc)
-            write(row)
+            write(task, row)
             pending -= 1
             f.release()
             bar.update(done=1, failed=row["status"] != "ok", running=min(pending, slots))
@@ -297,6 +297,12 @@ def sweep(spec, out, *, seed=None, scheduler=None, client=None, serial=False, wo
         have = latest_rows(results.rows)
         todo = [t for t in tasks if t.key not in have or (retry_failed and have[t.key]["status"] != "ok")]
         skipped = len(tasks) - len(todo)
+        grid_names = list(spec.grid)
+
+        def write(task, row):
+            # where the task sits in this sweep (metadata: not part of its identity)
+            results.append(dict(row, index=task.index, grid=grid_names, sweep=spec.name))
+
         mode = "serial"
         if todo and not serial:
             if client is not None or scheduler:
@@ -319,12 +325,12 @@ def sweep(spec, out, *, seed=None, scheduler=None, client=None, serial=False, wo
             _check_cost(spec, todo, slots, mode == "local", force)
         own_cluster = own_client = None
         dashboard = None
-        backend = mode
+        backend = mode if todo else "nothing to run"
         bar = SweepProgress(len(todo), stream=stream)
         bar.enabled = bar.enabled and bool(progress)
         try:
             if mode == "serial":
-                _run_serial(todo, results.append, bar)
+                _run_serial(todo, write, bar)
             else:
                 if mode == "local":
                     own_cluster, own_client = _start_local_cluster(nworkers)
@@ -348,7 +354,7 @@ def sweep(spec, out, *, seed=None, scheduler=None, client=None, serial=False, wo
                 dashboard = _dashboard(active)
                 if dashboard and progress:
                     print(f"fwtheory sweep: Dask dashboard: {dashboard}", file=stream)
-                _run_dask(todo, active, results.append, bar)
+                _run_dask(todo, active, write, bar)
         finally:
             bar.close()
             if own_client is not None:

@@ -23,7 +23,7 @@ def varying_arguments(rows):
     order first seen), and {name: value} of those that do not."""
     names = []
     for r in rows:
-        for k in r["args"]:
+        for k in list(r.get("grid") or []) + list(r["args"]):
             if k not in names:
                 names.append(k)
     varying, fixed = [], {}
@@ -118,11 +118,11 @@ def report_table(rows, output=DEFAULT_OUTPUT, layer=None):
     seconds = sum((r.get("timing") or {}).get("seconds") or 0.0 for r in rows)
     versions = sorted({(r.get("software") or {}).get("fwtheory", "?") for r in rows})
     compare = "compare" in verbs
-    where = f"layer {layer}" if layer else "last layer"
+    where = f"layer {layer}" if layer else "each task's last layer"
     lines = [f"# sweep report: {len(rows)} tasks ({', '.join(verbs)}): {ok} ok, {len(rows) - ok} failed; "
              f"{seconds:.1f} task-seconds; fwtheory {', '.join(versions)}",
              "# fixed: " + (", ".join(f"{k}={v}" for k, v in fixed.items()) or "-"),
-             f"# {output} at the {where}" + (" (measured, theory, verdict)" if compare else "")]
+             f"# {output} at {where}" + (" (measured, theory, verdict)" if compare else "")]
     header = list(varying) + ["status", "seconds", output] + (["theory", "verdict"] if compare else [])
     body = []
     for r in rows:
@@ -180,6 +180,6 @@ def report_plot(path, rows, output=DEFAULT_OUTPUT, x=None, layer=None):
         has_se = any(v[1] is not None for v in vals)
         errs = [float("nan") if v[1] is None else v[1] for v in vals] if has_se else None
         series.append(Series(label, xs, ys, errs, style="points" if has_se else "line"))
-    where = f"layer {layer}" if layer else "last layer"
-    panel = Panel(title=f"{output} at the {where}", ylabel=output, series=series)
+    where = f"layer {layer}" if layer else "each task's last layer"
+    panel = Panel(title=f"{output} at {where}", ylabel=output, series=series)
     return write_panels(path, [panel], xlabel=x, title=f"sweep: {len(rows)} tasks")
