@@ -275,3 +275,23 @@ def test_public_name():
     from fwtheory.cli import COMMANDS
 
     assert "sweep" in COMMANDS
+
+
+def test_an_existing_scheduler_and_machinery_failures_are_rerun(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    reference = outputs_by_key_after(sweep(SMALL, tmp_path / "serial.jsonl", serial=True))
+    out = tmp_path / "remote.jsonl"
+    first = load_spec(SMALL).tasks()[0]
+    with ResultsFile(out) as rf:      # a task lost with its worker, as _run_dask records it
+        rf.append({"key": first.key, "verb": "simulate", "args": first.args, "seed": first.seed,
+                   "status": "failed", "error": "worker: KilledWorker: ...", "outputs": None})
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0") as cluster:
+        res = sweep(SMALL, out, scheduler=cluster.scheduler_address)
+    assert res.backend == f"scheduler {cluster.scheduler_address}"
+    assert res.ran == 4 and res.complete
+    assert outputs_by_key_after(res) == reference
+
+
+def outputs_by_key_after(result):
+    return {r["key"]: json.dumps(r["outputs"], sort_keys=True) for r in result.rows}

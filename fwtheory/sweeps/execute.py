@@ -19,6 +19,7 @@ from .tasks import one_line, run_task, task_namespace
 # one BLAS/OpenMP/numba thread per worker process: the parallelism is over tasks
 WORKER_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
               "NUMBA_NUM_THREADS": "1"}
+WORKER_ERROR = "worker: "       # prefix of failures of the machinery rather than of the task
 CLUSTER_STARTUP_SECONDS = 5.0     # LocalCluster start plus the workers' first imports
 PREDICT_TASK_SECONDS = 0.05       # a float64 predict at depth ~10 (the first one in a process ~2 s)
 
@@ -157,8 +158,17 @@ def _run_serial(tasks, write, bar):
 
 def _worker_failure_row(task, exc):
     return {"key": task.key, "verb": task.verb, "args": dict(task.args), "seed": task.seed,
-            "status": "failed", "error": f"worker: {one_line(exc)}", "outputs": None, "warnings": [],
+            "status": "failed", "error": f"{WORKER_ERROR}{one_line(exc)}", "outputs": None, "warnings": [],
             "timing": None, "software": None}
+
+
+def _retry(row, retry_failed):
+    """Run a recorded task again? Failed ones with ``retry_failed``; those that failed
+    in the machinery (a worker died, a scheduler could not load the task: error
+    "worker: ...") always."""
+    if row["status"] == "ok":
+        return False
+    return retry_failed or str(row.get("error") or "").startswith(WORKER_ERROR)
 
 
 def _run_dask(tasks, client, write, bar):
@@ -295,7 +305,7 @@ def sweep(spec, out, *, seed=None, scheduler=None, client=None, serial=False, wo
         if results.bad_lines:
             notes.append(f"{results.path}: ignored {results.bad_lines} unreadable lines")
         have = latest_rows(results.rows)
-        todo = [t for t in tasks if t.key not in have or (retry_failed and have[t.key]["status"] != "ok")]
+        todo = [t for t in tasks if t.key not in have or _retry(have[t.key], retry_failed)]
         skipped = len(tasks) - len(todo)
         grid_names = list(spec.grid)
 

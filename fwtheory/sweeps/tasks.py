@@ -20,10 +20,13 @@ from datetime import datetime, timezone
 from .spec import verb_arguments
 
 
-def one_line(exc):
-    """``"ParameterError: C_W: must be > 0, got -1.0"``: the exception's first line."""
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+def one_line(exc, limit=300):
+    """``"ParameterError: C_W: must be > 0, got -1.0"``: the exception's message on one
+    line (whitespace collapsed, at most ``limit`` characters)."""
+    text = " ".join(str(exc).split())
+    if len(text) > limit:
+        text = text[:limit - 3] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def task_namespace(verb, args):
