@@ -45,12 +45,9 @@ def _widths(value):
     return [int(w) for w in value]
 
 
-def _drop(d, *keys):
-    return {k: v for k, v in d.items() if k not in keys}
-
-
 def _execute(verb, ns, seed):
-    """Run the verb through the library; returns the outputs (JSON-ready dict)."""
+    """Run the verb through the library; returns its ``to_dict()`` (which records the
+    network with every default filled in, and the seed used)."""
     from ..cli._common import network_from_args
 
     net = network_from_args(ns)
@@ -58,14 +55,14 @@ def _execute(verb, ns, seed):
     if verb == "predict":
         from ..prediction import predict
 
-        return _drop(predict(net, input_norm=ns.input_norm, precision=ns.precision).to_dict(), "network")
+        return predict(net, input_norm=ns.input_norm, precision=ns.precision).to_dict()
     from ..mc import simulate
 
     sim = simulate(net, samples=ns.samples, seed=seed, widths=widths, input_norm=ns.input_norm)
     if sim.interrupted:
         raise KeyboardInterrupt
     if verb == "simulate":
-        out = _drop(sim.to_dict(), "network", "seed")
+        out = sim.to_dict()
         if getattr(ns, "descendants", False):
             from ..mc import simulate_descendants
 
@@ -73,13 +70,13 @@ def _execute(verb, ns, seed):
                                         input_norm=ns.input_norm)
             if desc.interrupted:
                 raise KeyboardInterrupt
-            out["descendants"] = _drop(desc.to_dict(), "network", "seed")
+            out["descendants"] = desc.to_dict()
         return out
     from ..comparison import compare
     from ..prediction import predict
 
     prediction = predict(net, input_norm=ns.input_norm)
-    return _drop(compare(prediction, sim, z=ns.z, rel_tol=ns.rel_tol).to_dict(), "network", "seed")
+    return compare(prediction, sim, z=ns.z, rel_tol=ns.rel_tol).to_dict()
 
 
 def _software():
