@@ -7,11 +7,20 @@ fwtheory sweep SPEC --serial`` and ``... --workers N``, new processes, so import
 the numba cache load and the cluster start are included):
 
 * small tasks (width 16, 256 networks: one chunk, so simulate's own threads
-  cannot share a task; ~30-60 ms each): the cluster runs one task per core;
-  target >= 1.7x on 2 cores.
+  cannot share a task; depth 60-120, ~0.1-0.2 s each): the cluster runs one task
+  per core; target >= 1.7x on 2 cores. The cluster pays a fixed ~3.5 s (start,
+  the workers' imports and numba cache loads, shutdown), so the grid is sized to
+  take ~40 s serially.
 * large tasks (width 128, 512 networks, depth 20: 64 chunks, simulate keeps both
   cores busy by itself): the cluster's one-thread workers run two tasks at a time;
   target: no slower than serial (ratio >= 0.9).
+
+``--steady`` adds the same comparison in this process with the cluster already
+started and warm (the throughput ratio without the fixed start-up costs).
+
+Before the runs it measures what ``--workers`` independent CPU-bound processes get
+on the machine right now (2.0x one process on 2 idle cores): on a shared machine
+that is the ceiling of the ratios.
 
 It also checks that both runs wrote bitwise-identical outputs, and prints the
 load average (the machine may be shared: ratios are from one run each).
@@ -35,7 +44,7 @@ activation = "tanh"
 samples = 256
 width = 16
 [grid]
-depth = [30, 45, 60]
+depth = [60, 90, 120]
 cw = [{cws}]
 """
 
@@ -90,20 +99,72 @@ def bench(name, text, workers, tmp):
     return serial / cluster, same
 
 
+def steady(name, text, workers, tmp):
+    """Serial against an already started, warm cluster, in this process."""
+    sys.path.insert(0, str(ROOT))
+    from fwtheory.sweeps import sweep
+    from fwtheory.sweeps.execute import _start_local_cluster
+
+    spec = pathlib.Path(tmp) / f"{name}-steady.toml"
+    spec.write_text(text)
+    warm = {"verb": "simulate", "fixed": {"samples": 20, "width": 8, "depth": 2}, "grid": {"cw": [1.0, 1.1]}}
+    cluster, client = _start_local_cluster(workers)
+    try:
+        sweep(warm, pathlib.Path(tmp) / "warm-c.jsonl", client=client)
+        client.run(lambda: None)
+        sweep(warm, pathlib.Path(tmp) / "warm-s.jsonl", serial=True)
+        load0 = os.getloadavg()
+        t0 = time.perf_counter()
+        sweep(str(spec), pathlib.Path(tmp) / f"{name}-steady-serial.jsonl", serial=True, force=True)
+        t1 = time.perf_counter()
+        sweep(str(spec), pathlib.Path(tmp) / f"{name}-steady-cluster.jsonl", client=client, force=True)
+        t2 = time.perf_counter()
+    finally:
+        client.close()
+        cluster.close()
+    print(f"{name} (steady state, cluster already running): serial {t1 - t0:.1f} s, cluster {t2 - t1:.1f} s, "
+          f"ratio {(t1 - t0) / (t2 - t1):.2f}; load average before {load0[0]:.2f}, "
+          f"after {os.getloadavg()[0]:.2f}")
+
+
+_SPIN = "import time\nt = time.perf_counter()\nx = 0\nfor i in range(15_000_000):\n    x += i\n" \
+        "print(time.perf_counter() - t)"
+
+
+def machine_speedup(workers):
+    """What ``workers`` independent processes get right now: the time of one CPU-bound
+    pure-Python loop alone, times ``workers``, over the time of ``workers`` of them side
+    by side (2.0 on an idle 2-core machine; ~1 when other jobs hold the cores)."""
+    one = float(subprocess.run([sys.executable, "-c", _SPIN], capture_output=True, text=True).stdout)
+    procs = [subprocess.Popen([sys.executable, "-c", _SPIN], stdout=subprocess.PIPE, text=True)
+             for _ in range(workers)]
+    many = max(float(p.communicate()[0]) for p in procs)
+    return workers * one / many
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--small", type=int, default=80, help="cw values of the small grid (x3 depths)")
     ap.add_argument("--large", type=int, default=8, help="cw values (tasks) of the large grid")
     ap.add_argument("--only", choices=("small", "large"), default=None)
+    ap.add_argument("--steady", action="store_true",
+                    help="also time serial against an already started cluster, in this process")
     args = ap.parse_args()
-    print(f"cores: {len(os.sched_getaffinity(0))}; load average {os.getloadavg()[0]:.2f}")
+    print(f"cores: {len(os.sched_getaffinity(0))}; load average {os.getloadavg()[0]:.2f}; "
+          f"{args.workers} independent processes get {machine_speedup(args.workers):.2f}x one process "
+          f"right now (the ceiling of any ratio below)")
     ratios = {}
     with tempfile.TemporaryDirectory() as tmp:
         if args.only in (None, "small"):
             ratios["small"] = bench("small", SMALL.format(cws=_cws(args.small)), args.workers, tmp)
         if args.only in (None, "large"):
             ratios["large"] = bench("large", LARGE.format(cws=_cws(args.large)), args.workers, tmp)
+        if args.steady:
+            for name in ratios:
+                text = (SMALL.format(cws=_cws(args.small)) if name == "small"
+                        else LARGE.format(cws=_cws(args.large)))
+                steady(name, text, args.workers, tmp)
     for name, (r, same) in ratios.items():
         target = 1.7 if name == "small" else 0.9
         print(f"{name} tasks: ratio {r:.2f} (target >= {target}: {'met' if r >= target else 'NOT met'})"
