@@ -295,3 +295,30 @@ def test_an_existing_scheduler_and_machinery_failures_are_rerun(tmp_path):
 
 def outputs_by_key_after(result):
     return {r["key"]: json.dumps(r["outputs"], sort_keys=True) for r in result.rows}
+
+
+def test_toml_and_dict_specs_are_the_same_sweep(tmp_path):
+    spec = tmp_path / "g.toml"
+    spec.write_text(GRID_24)
+    as_dict = {"verb": "simulate", "seed": 7, "fixed": {"activation": "tanh", "samples": 200},
+               "grid": {"width": [8, 16], "depth": [2, 3, 4], "cw": [0.9, 1, 1.1, 1.2]}}
+    assert [(t.key, t.seed) for t in load_spec(str(spec)).tasks()] == \
+        [(t.key, t.seed) for t in load_spec(as_dict).tasks()]
+    widths = load_spec({"verb": "simulate", "fixed": {"input-dim": 4},
+                        "grid": {"widths": [[8, 16], "16,32"]}})
+    assert [t.args for t in widths.tasks()] == [{"input_dim": 4, "widths": [8, 16]},
+                                                {"input_dim": 4, "widths": [16, 32]}]
+
+
+def test_progress_line():
+    import io
+
+    from fwtheory.sweeps.execute import SweepProgress
+
+    stream = io.StringIO()
+    bar = SweepProgress(4, stream=stream, force=True)
+    bar.update(running=2)
+    bar.update(done=1, failed=1, running=2)
+    bar.close()
+    text = stream.getvalue()
+    assert "1/4 done, 2 running, 1 failed" in text and "s left" in text and text.endswith("\n")

@@ -105,13 +105,20 @@ class SweepProgress:
             return
         now = time.monotonic()
         if now - self._last < 0.2 and self.done < self.total:
+            self._stale = True
             return
+        self._draw(now)
+
+    def _draw(self, now):
         self._last = now
+        self._stale = False
         self.stream.write("\r" + self.line() + "\x1b[K")
         self.stream.flush()
         self._shown = True
 
     def close(self):
+        if self.enabled and getattr(self, "_stale", False):
+            self._draw(time.monotonic())      # the last state, not the last drawn one
         if self._shown:
             self.stream.write("\n")
             self.stream.flush()
