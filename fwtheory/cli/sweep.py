@@ -98,8 +98,6 @@ def run(args):
         print(f"fwtheory sweep: interrupted; finished tasks are in {out} (run again to resume)",
               file=sys.stderr)
         return 130
-    for note in result.notes:
-        print(f"fwtheory sweep: note: {note}", file=sys.stderr)
     if args.json:
         sys.stdout.write(dumps_json({"results": result.path, "tasks": spec.size, "ran": result.ran,
                                      "skipped": result.skipped, "backend": result.backend,

@@ -276,7 +276,9 @@ def sweep(spec, out, *, seed=None, scheduler=None, client=None, serial=False, wo
     force : bool
         Run even when the estimated time exceeds the 30-minute limit.
     progress : bool, optional
-        A live line on stderr (when it is a terminal): done, running, failed, time left.
+        A live line on stderr (when it is a terminal): done, running, failed, time
+        left; the notes (dask missing, a half-written line dropped) are printed on
+        stderr before the run.
 
     Returns
     -------
@@ -300,12 +302,13 @@ def sweep(spec, out, *, seed=None, scheduler=None, client=None, serial=False, wo
     spec = load_spec(spec, seed)
     tasks = spec.tasks()
     notes = []
-    if workers is not None and (isinstance(workers, bool) or int(workers) < 1):
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise ParameterError("workers", f"must be an integer >= 1, got {workers!r}")
     if serial and (scheduler or client):
         raise ParameterError("serial", "cannot be combined with a scheduler")
     if scheduler and not _dask_available():
         raise ParameterError("scheduler", "needs dask.distributed (pip install 'fwtheory[distributed]')")
+    created = not os.path.exists(out)
     with ResultsFile(out) as results:
         if results.partial:
             notes.append(f"{results.path}: ignored a half-written last line (an interrupted write)")
@@ -338,8 +341,16 @@ def sweep(spec, out, *, seed=None, scheduler=None, client=None, serial=False, wo
             slots = nworkers
         else:
             slots = None
-        if slots is not None:
-            _check_cost(spec, todo, slots, mode == "local", force)
+        try:
+            if slots is not None:
+                _check_cost(spec, todo, slots, mode == "local", force)
+        except ParameterError:
+            if created and not results.rows:
+                os.unlink(results.path)        # a refused sweep leaves no empty results file behind
+            raise
+        if progress:
+            for note in notes:
+                print(f"fwtheory sweep: note: {note}", file=stream)
         own_cluster = own_client = None
         dashboard = None
         backend = mode if todo else "nothing to run"
