@@ -322,3 +322,14 @@ def test_progress_line():
     bar.close()
     text = stream.getvalue()
     assert "1/4 done, 2 running, 1 failed" in text and "s left" in text and text.endswith("\n")
+
+
+def test_the_spec_on_the_docs_page_is_the_tested_grid(tmp_path):
+    import re
+
+    page = (ROOT / "docs" / "sweeps.md").read_text()
+    (block,) = re.findall(r"```toml\n(.*?)```", page, flags=re.S)
+    (tmp_path / "cw_scan.toml").write_text(block)
+    spec = load_spec(str(tmp_path / "cw_scan.toml"))
+    assert spec.size == 24 and spec.verb == "simulate" and spec.name == "tanh C_W scan"
+    assert spec.grid == load_spec(GRID_24.replace("seed = 7", "seed = 0")).grid
