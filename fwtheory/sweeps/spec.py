@@ -192,7 +192,7 @@ class SweepSpec:
         return d
 
 
-def _read_toml(path):
+def _tomllib():
     try:
         import tomllib
     except ModuleNotFoundError:        # Python 3.10
@@ -201,6 +201,16 @@ def _read_toml(path):
         except ModuleNotFoundError:
             raise ParameterError("spec", "reading a TOML sweep spec needs Python >= 3.11 or the "
                                          "'tomli' package (pip install tomli)") from None
+    return tomllib
+
+
+def _read_toml(path):
+    tomllib = _tomllib()
+    if "\n" in path:                   # TOML text rather than a file name
+        try:
+            return tomllib.loads(path)
+        except tomllib.TOMLDecodeError as exc:
+            raise ParameterError("spec", f"not valid TOML: {exc}") from None
     try:
         with open(path, "rb") as fh:
             return tomllib.load(fh)
@@ -213,8 +223,8 @@ def _read_toml(path):
 
 
 def load_spec(spec, seed=None):
-    """Parse and validate a sweep spec: a :class:`SweepSpec`, a dict, or the path of a
-    TOML file. ``seed`` overrides the spec's seed. Raises ParameterError naming the
+    """Parse and validate a sweep spec: a :class:`SweepSpec`, a dict, the path of a
+    TOML file, or TOML text (a string with a newline). ``seed`` overrides the spec's seed. Raises ParameterError naming the
     first unknown verb, key or argument, or a value of the wrong type."""
     source = None
     if isinstance(spec, SweepSpec):
@@ -223,6 +233,8 @@ def load_spec(spec, seed=None):
     if isinstance(spec, (str, os.PathLike)):
         source = os.fspath(spec)
         spec = _read_toml(source)
+        if "\n" in source:
+            source = None
     if not isinstance(spec, dict):
         raise ParameterError("spec", f"must be a dict, a SweepSpec or a TOML file path, got {type(spec).__name__}")
     for key in spec:
