@@ -253,7 +253,7 @@ def sweep(spec, out, *, seed=None, scheduler=None, client=None, serial=False, wo
     Parameters
     ----------
     spec : str, path, dict or SweepSpec
-        A TOML file or the same content as a dict (:mod:`fwtheory.sweeps.spec`):
+        A TOML file (or TOML text, or the same content as a dict; :mod:`fwtheory.sweeps.spec`):
         ``verb`` ("predict", "simulate", "compare"), ``[fixed]`` arguments with the
         CLI's names, ``[grid]`` lists whose product gives the tasks, ``seed``.
     out : str or path
