@@ -333,3 +333,18 @@ def test_the_spec_on_the_docs_page_is_the_tested_grid(tmp_path):
     spec = load_spec(str(tmp_path / "cw_scan.toml"))
     assert spec.size == 24 and spec.verb == "simulate" and spec.name == "tanh C_W scan"
     assert spec.grid == load_spec(GRID_24.replace("seed = 7", "seed = 0")).grid
+
+
+def test_local_cluster_workers_have_one_thread_each():
+    pytest.importorskip("distributed")
+    from fwtheory.sweeps.execute import WORKER_ENV, _start_local_cluster
+
+    cluster, client = _start_local_cluster(1)
+    try:
+        env = client.run(lambda: {k: os.environ.get(k) for k in list(WORKER_ENV) + ["MALLOC_TRIM_THRESHOLD_"]})
+        assert list(env.values()) == [dict(WORKER_ENV, MALLOC_TRIM_THRESHOLD_=None)]
+        assert list(client.nthreads().values()) == [1]
+    finally:
+        client.close()
+        cluster.close()
+    assert all(os.environ.get(k) != "1" or k in os.environ for k in WORKER_ENV)   # ours untouched
