@@ -230,8 +230,9 @@ def _start_local_cluster(workers):
     environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {})
     environ.pop("MALLOC_TRIM_THRESHOLD_", None)
     environ.update(WORKER_ENV)
-    saved = {k: os.environ.get(k) for k in WORKER_ENV}
+    saved = {k: os.environ.get(k) for k in list(WORKER_ENV) + ["MALLOC_TRIM_THRESHOLD_"]}
     os.environ.update(WORKER_ENV)   # inherited by the worker processes spawned now
+    os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)   # also left here by earlier Dask nannies
     try:
         with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
