@@ -339,6 +339,7 @@ def test_local_cluster_workers_have_one_thread_each():
     pytest.importorskip("distributed")
     from fwtheory.sweeps.execute import WORKER_ENV, _start_local_cluster
 
+    before = {k: os.environ.get(k) for k in WORKER_ENV}
     cluster, client = _start_local_cluster(1)
     try:
         env = client.run(lambda: {k: os.environ.get(k) for k in list(WORKER_ENV) + ["MALLOC_TRIM_THRESHOLD_"]})
@@ -347,4 +348,4 @@ def test_local_cluster_workers_have_one_thread_each():
     finally:
         client.close()
         cluster.close()
-    assert all(os.environ.get(k) != "1" or k in os.environ for k in WORKER_ENV)   # ours untouched
+    assert {k: os.environ.get(k) for k in WORKER_ENV} == before          # this process's are restored
