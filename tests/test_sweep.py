@@ -345,6 +345,10 @@ def test_local_cluster_workers_have_one_thread_each():
         env = client.run(lambda: {k: os.environ.get(k) for k in list(WORKER_ENV) + ["MALLOC_TRIM_THRESHOLD_"]})
         assert list(env.values()) == [dict(WORKER_ENV, MALLOC_TRIM_THRESHOLD_=None)]
         assert list(client.nthreads().values()) == [1]
+        import dask
+
+        assert client.run(lambda: dask.config.get("distributed.worker.profile.enabled")) == \
+            {w: False for w in client.nthreads()}
     finally:
         client.close()
         cluster.close()

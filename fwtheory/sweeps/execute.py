@@ -223,7 +223,9 @@ def _start_local_cluster(workers):
     """A LocalCluster of ``workers`` single-threaded processes with :data:`WORKER_ENV`.
     Dask's default ``MALLOC_TRIM_THRESHOLD_=65536`` for its workers is left out: it
     returns freed memory to the OS eagerly, and the samplers' allocations then
-    cost page faults (~10% per task, measured on small simulate tasks)."""
+    cost page faults (~10% per task, measured on small simulate tasks). The workers'
+    statistical profiler (a stack sample every 10 ms, for the dashboard's profile
+    page) is off: ~5-10% per task."""
     import dask
     from distributed import Client, LocalCluster
 
@@ -234,7 +236,8 @@ def _start_local_cluster(workers):
     os.environ.update(WORKER_ENV)   # inherited by the worker processes spawned now
     os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)   # also left here by earlier Dask nannies
     try:
-        with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+        with dask.config.set({"distributed.nanny.pre-spawn-environ": environ,
+                              "distributed.worker.profile.enabled": False}):
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                    dashboard_address=":0", silence_logs=logging.ERROR, env=dict(WORKER_ENV))
     finally:
