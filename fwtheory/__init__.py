@@ -40,6 +40,7 @@ _LAZY = {
     "saturation": ".depth_saturation",
     "SaturationReport": ".depth_saturation",
     "validate": ".validation",
+    "sweep": ".sweeps",
     "phase_diagram": ".phase", "edge_of_chaos": ".phase", "shape_activation": ".shaping",
 }
 
