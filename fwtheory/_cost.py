@@ -38,7 +38,7 @@ LIMIT_SECONDS = 1800.0
 STARTUP_SECONDS = 2.0
 _N2, _N3, _HAAR = 12e-6, 24e-6, 48e-6
 _DESCENDANTS = {"gaussian": 5.3, "orthogonal": 3.8}
-# fwtheory validate: seconds per claim on 2 idle cores (the validate help: full ~70 s, --quick ~15 s)
+# fwtheory validate: seconds per claim on 2 idle cores, rounded up (docs/validation.md: full about 60-66 s, --quick about 12 s)
 VALIDATE_SECONDS = {"full": 14.0, "quick": 3.0}
 VALIDATE_CLAIMS = 5
 
