@@ -39,7 +39,7 @@ own terms. For ReLU's G1 the ratio |X|/E stays below 1e-4; for tanh's G1 it
 is above 1e10.
 """
 
-__all__ = ["EPS", "roundoff_bounds", "ratio_bounds", "zero_values"]
+__all__ = ["EPS", "roundoff_bounds", "within_bound", "ratio_bounds", "zero_values"]
 
 import math
 from functools import lru_cache
@@ -171,15 +171,22 @@ def ratio_bounds(prediction, bounds=None):
     return out
 
 
+def within_bound(values, bound):
+    """True where |value| <= bound, i.e. the value is 0 within its round-off
+    bound; never where the bound is void (not finite: an overflowing term),
+    which claims nothing. The one zero test of :func:`zero_values` and of
+    :mod:`fwtheory.depth_saturation`."""
+    bound = np.asarray(bound, dtype=float)
+    with np.errstate(invalid="ignore"):
+        return (np.abs(np.asarray(values, dtype=float)) <= bound) & np.isfinite(bound)
+
+
 def zero_values(prediction):
     """{correlator or ratio: bool (L,)}: True where the value is 0 at this
-    order, i.e. within its round-off bound (|X^(l)| <= E^(l)); never where the
-    bound is void (not finite: an overflowing term), which claims nothing."""
+    order (:func:`within_bound` of its round-off bound E^(l))."""
     bounds = roundoff_bounds(prediction)
-    out = {k: (np.abs(np.asarray(prediction.values[k], dtype=float)) <= e) & np.isfinite(e)
-           for k, e in bounds.items()}
+    out = {k: within_bound(prediction.values[k], e) for k, e in bounds.items()}
     ratios = prediction.ratios
     for name, e in ratio_bounds(prediction, bounds).items():
-        with np.errstate(invalid="ignore"):
-            out[name] = (np.abs(np.asarray(ratios[name], dtype=float)) <= e) & np.isfinite(e)
+        out[name] = within_bound(ratios[name], e)
     return out

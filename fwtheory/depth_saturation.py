@@ -213,7 +213,13 @@ def classify_depth_behaviour(layers, values, depth=None, band=BAND, noise=None):
     common = dict(extended_depth=L, depth=depth)
     S = float(np.max(np.abs(r)))
     common.update(peak=S, peak_layer=int(layers[np.argmax(np.abs(r))]), value_at_depth=float(r[depth - 1]))
-    if S == 0.0 or (noise is not None and bool(np.all(np.abs(r) <= noise))):
+    if noise is not None:
+        from ._termscale import within_bound     # the shared zero test (imports the quadrature)
+
+        zero = bool(np.all(within_bound(r, noise)))
+    else:
+        zero = False
+    if S == 0.0 or zero:
         return DepthBehaviour(ZERO_KIND, asymptote=0.0, asymptote_err=0.0, saturation_depth=1, **common)
     x0, x1, x2 = r[L // 4 - 1], r[L // 2 - 1], r[L - 1]
     d1, d2 = x1 - x0, x2 - x1

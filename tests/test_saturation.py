@@ -256,6 +256,8 @@ def test_small_nonzero_correlators_are_not_zero(tanh_report):
     assert classify_depth_behaviour(th.layers, r, noise=noise).kind == GROWING
     assert classify_depth_behaviour(L, 1e-13 * L, noise=1e-12 * L).kind == ZERO_KIND
     assert classify_depth_behaviour(L, 1e-13 * L).kind == GROWING     # no bound: only exact 0 is zero
+    # a void bound (a term overflowed: inf) claims nothing, as in fwtheory._termscale.zero_values
+    assert classify_depth_behaviour(L, 1e-13 * L, noise=np.full(len(L), np.inf)).kind == GROWING
 
 
 # ------------------------------------------------------------ width scan beside every miss
