@@ -171,10 +171,20 @@ def cli_markdown():
     return out.getvalue()
 
 
-def recursions_markdown():
-    """The derived recursions of every correlator, both ensembles."""
+def _recursion_section(rec, name, ens):
+    """One correlator's section of the recursions page: the recursion, its
+    dependencies and its first-layer values."""
     import sympy
 
+    first = {k: sympy.sstr(v) for k, v in rec.initial.items()}
+    return (f"### {name} ({ens})\n\n" + _fence(str(rec))
+            + f"\nDepends on: {', '.join(rec.dependencies)}. First layer (n0 -> infinity): "
+              f"`{first['gaussian']}` (Gaussian first layer), `{first['orthogonal']}` "
+              f"(orthogonal first layer).\n\n")
+
+
+def recursions_markdown():
+    """The derived recursions of every correlator, both ensembles."""
     from fwtheory import quantities
     from fwtheory.symbolic import derive
 
@@ -191,13 +201,7 @@ def recursions_markdown():
     for ens in ("gaussian", "orthogonal"):
         out.write(f"## {ens.capitalize()} weights\n\n")
         for name in names:
-            rec = derive(name, ens)
-            first = {k: sympy.sstr(v) for k, v in rec.initial.items()}
-            out.write(f"### {name} ({ens})\n\n")
-            out.write(_fence(str(rec)))
-            out.write(f"\nDepends on: {', '.join(rec.dependencies)}. First layer (n0 -> infinity): "
-                      f"`{first['gaussian']}` (Gaussian first layer), `{first['orthogonal']}` "
-                      f"(orthogonal first layer).\n\n")
+            out.write(_recursion_section(derive(name, ens), name, ens))
     from fwtheory.symbolic import ORDER2_NAMES
 
     out.write("## Order 1/n^2 (preactivations, both ensembles)\n\n"
@@ -207,13 +211,7 @@ def recursions_markdown():
               "`predict`.\n\n")
     for ens in ("gaussian", "orthogonal"):
         for name in ORDER2_NAMES:
-            rec = derive(name, ens)
-            first = {k: sympy.sstr(v) for k, v in rec.initial.items()}
-            out.write(f"### {name} ({ens})\n\n")
-            out.write(_fence(str(rec)))
-            out.write(f"\nDepends on: {', '.join(rec.dependencies)}. First layer (n0 -> infinity): "
-                      f"`{first['gaussian']}` (Gaussian first layer), `{first['orthogonal']}` "
-                      f"(orthogonal first layer).\n\n")
+            out.write(_recursion_section(derive(name, ens), name, ens))
     return out.getvalue()
 
 
