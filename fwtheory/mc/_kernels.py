@@ -514,6 +514,18 @@ def layer_stats(z, H, out):
 
 
 @njit(**_JIT)
+def layer_activations(code, slope, z, s_given, sp_given, s, sp):
+    """sigma(z) -> ``s``, sigma'(z) -> ``sp`` for a layer step: computed for a
+    built-in activation (``code >= 0``, :func:`activation_values`), copied from
+    ``s_given``/``sp_given`` (evaluated outside the kernel) for a custom one."""
+    if code >= 0:
+        activation_values(code, slope, z, s, sp)
+    else:
+        s[:] = s_given
+        sp[:] = sp_given
+
+
+@njit(**_JIT)
 def _step(code, slope, sc, lam_b, lam_W, z, H, s_given, sp_given, Wt, bias, z_out, H_out,
           stats_out, s, sp, M, Y, Wl, T):
     """One network, one layer, W = sc * Wt^T (``Wt`` holds the transpose, C order):
@@ -523,11 +535,7 @@ def _step(code, slope, sc, lam_b, lam_W, z, H, s_given, sp_given, Wt, bias, z_ou
     matrices ~1.4x faster than A B^T; the products used are Y = Wt^T M (A^T B)
     and H_out = Y Wt (A B)."""
     n = z.shape[0]
-    if code >= 0:
-        activation_values(code, slope, z, s, sp)
-    else:
-        s[:] = s_given
-        sp[:] = sp_given
+    layer_activations(code, slope, z, s_given, sp_given, s, sp)
     sc2 = sc * sc
     for i in range(n):
         spi = sc2 * sp[i]
@@ -629,11 +637,7 @@ def _step_residual(code, slope, sc, gamma, lam_b, lam_W, z, H, s_given, sp_given
     Y = At^T H (A^T B) and H_out = Y At (A B). The product is symmetric up to
     rounding; its lower triangle is mirrored to the upper one (as in :func:`_step`)."""
     n = z.shape[0]
-    if code >= 0:
-        activation_values(code, slope, z, s, sp)
-    else:
-        s[:] = s_given
-        sp[:] = sp_given
+    layer_activations(code, slope, z, s_given, sp_given, s, sp)
     g = gamma * sc
     for k in range(n):
         f = g * sp[k]
