@@ -264,12 +264,12 @@ def test_derived_results_are_read_only_and_pretty_print():
 
 @pytest.mark.parametrize("ensemble", ["gaussian", "orthogonal"])
 def test_cli_derive_legend_defines_every_symbol_it_uses(ensemble, capsys):
-    import argparse
     import re
 
     from fwtheory.cli import derive as derive_cli
+    from fwtheory.cli import main
 
-    derive_cli.run(argparse.Namespace(name="all", ensemble=ensemble, latex=False, json=False))
+    assert main(["derive", "all", "--ensemble", ensemble]) == 0
     lines = capsys.readouterr().out.splitlines()
     legend = "\n".join(line for line in lines if line.startswith("#"))
     body = [line for line in lines if not line.startswith("#")]

@@ -48,8 +48,7 @@ def run(args):
     from ..errors import ParameterError
     from ..symbolic import derive
 
-    order, inputs, layer = (getattr(args, "order", None), getattr(args, "inputs", 1),
-                            getattr(args, "layer", "mlp"))
+    order, inputs, layer = args.order, args.inputs, args.layer
     if args.name == "all":
         if order not in (None, 1, 2):
             raise ParameterError("order", f"with 'all' use --order 1 or 2, got {order}")
