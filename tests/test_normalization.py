@@ -135,3 +135,14 @@ def test_infinite_width_maps_match_mc_at_512(norm):
     mc = mcn.simulate_normalized("relu", GRAM3, 10, 512, 40, 0, **kw)
     for T, M, S in ((th.K, mc.K, mc.K_se), (th.Theta, mc.Theta, mc.Theta_se)):
         assert np.all(np.abs(M - T) <= 3 * S + 0.02 * np.abs(T) + 1e-12)
+
+
+def test_phase_layernorm_profile_characteristic_value():
+    # LayerNorm'd ReLU: chi = C_W <sigma'^2> / Var(sigma) = C_W pi / (pi - 1) at any scale
+    from fwtheory import phase
+
+    p = phase.ntk_profile("relu", 0.1, 0.9, GRAM3, depth=8, normalization="layernorm")
+    assert p["chi_perp"] == pytest.approx(0.9 * math.pi / (math.pi - 1), rel=1e-12)
+    assert p["regime"] == "chaotic" and p["normalization"] == "layernorm"
+    ref = normalized_kernels("relu", GRAM3, 8, C_b=0.1, C_W=0.9, normalization="layernorm")
+    np.testing.assert_allclose(p["offdiag"], ref.offdiag, rtol=1e-13)
