@@ -128,11 +128,11 @@ def test_mc_batchnorm_rows_sum_to_zero_and_seeded():
 @pytest.mark.slow
 @pytest.mark.parametrize("norm", ["none", "layernorm", "batchnorm"])
 def test_infinite_width_maps_match_mc_at_512(norm):
-    """Acceptance: kernel and NTK entries at l <= 10 within 3 SE + 2% (n = 512, 40 networks)."""
+    """Acceptance: kernel and NTK entries at l <= 10 within 3 SE + 2% (n = 512, 30 networks)."""
     b2 = 0.1
-    kw = dict(C_b=b2, C_W=2 * (1 - b2), lambda_b=b2, lambda_W=2 * (1 - b2), normalization=norm, bn_eps=0.01)
+    kw = dict(C_b=b2, C_W=2 * (1 - b2), lambda_b=b2, lambda_W=2 * (1 - b2), normalization=norm, bn_eps=0.05)
     th = normalized_kernels("relu", GRAM3, 10, **kw)
-    mc = mcn.simulate_normalized("relu", GRAM3, 10, 512, 40, 0, **kw)
+    mc = mcn.simulate_normalized("relu", GRAM3, 10, 512, 30, 0, **kw)
     for T, M, S in ((th.K, mc.K, mc.K_se), (th.Theta, mc.Theta, mc.Theta_se)):
         assert np.all(np.abs(M - T) <= 3 * S + 0.02 * np.abs(T) + 1e-12)
 

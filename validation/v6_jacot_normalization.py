@@ -134,12 +134,37 @@ def _plot(res):
     return buf.getvalue()
 
 
+def acceptance(width=512, networks=100, seed=0, depth=10, bn_eps=0.01):
+    """Infinite-width maps vs MC: every kernel and NTK entry at l <= depth within 3 SE + 2%.
+
+    ReLU with C_b = lambda_b = 0.1, C_W = lambda_W = 1.8 (Jacot's beta^2 = 0.1 for the plain
+    layers). Prints the largest |MC - theory| / SE and |MC - theory| / |theory| per case.
+    """
+    G, ok = GRAM, True
+    kw = dict(C_b=0.1, C_W=1.8, lambda_b=0.1, lambda_W=1.8, bn_eps=bn_eps)
+    for norm in ("none", "layernorm", "batchnorm"):
+        th = normalized_kernels("relu", G, depth, normalization=norm, **kw)
+        mc = simulate_normalized("relu", G, depth, width, networks, seed, normalization=norm, **kw)
+        for name, T, M, S in (("K", th.K, mc.K, mc.K_se), ("Theta", th.Theta, mc.Theta, mc.Theta_se)):
+            dev = np.abs(M - T)
+            good = dev <= 3 * S + 0.02 * np.abs(T) + 1e-12
+            z = np.where(S > 0, dev / np.where(S > 0, S, 1.0), 0.0)
+            ok &= bool(good.all())
+            print(f"{norm:9s} {name:5s}: max |dev|/SE = {z.max():.2f}, max |dev|/|theory| = "
+                  f"{(dev / np.abs(T)).max():.4f}, within 3 SE + 2%: {bool(good.all())}")
+    return ok
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out-dir", default=".")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--acceptance", action="store_true",
+                    help="only compare the maps with MC at n = 512, 100 networks, l <= 10")
     a = ap.parse_args(argv)
+    if a.acceptance:
+        return 0 if acceptance(seed=a.seed) else 1
     res, js, png = run(a.quick, a.out_dir, a.seed)
     for e in res["freeze_layernorm"]:
         for norm in ("none", "layernorm"):
