@@ -137,7 +137,7 @@ def batchnorm_step(activation, K, Theta, C_b=0.0, C_W=1.0, lambda_b=0.0, lambda_
     """
     act = get_activation(activation)
     K, Th = np.asarray(K, dtype=float), np.asarray(Theta, dtype=float)
-    eps = check_real("bn_eps", bn_eps, lower=0.0)
+    eps = check_real("bn_eps", bn_eps, lower=0.0, lower_open=True)
     m = K.shape[0]
     if m < 2:
         raise ParameterError("gram", "BatchNorm over the batch needs at least 2 inputs")
@@ -222,7 +222,8 @@ def normalized_kernels(activation, gram, depth, C_b=0.0, C_W=1.0, lambda_b=0.0, 
     depth : number of layers L >= 1
     C_b, C_W, lambda_b, lambda_W : initialization and learning rates (PDLT conventions)
     normalization : "none", "layernorm" or "batchnorm"
-    bn_eps : BatchNorm's variance regularizer eps >= 0 (batchnorm only)
+    bn_eps : BatchNorm's variance regularizer eps > 0 (batchnorm only; the NTK through
+        BatchNorm has no eps -> 0 limit, docs/order_chaos.md)
     rtol : relative accuracy of the BatchNorm m-dimensional expectations
     """
     act = get_activation(activation)
@@ -234,7 +235,7 @@ def normalized_kernels(activation, gram, depth, C_b=0.0, C_W=1.0, lambda_b=0.0, 
     C_W = check_real("C_W", C_W, lower=0.0, lower_open=True)
     lam_b = check_real("lambda_b", lambda_b, lower=0.0)
     lam_W = check_real("lambda_W", lambda_W, lower=0.0)
-    eps = check_real("bn_eps", bn_eps, lower=0.0)
+    eps = check_real("bn_eps", bn_eps, lower=0.0, lower_open=True)
     rtol = check_real("rtol", rtol, lower=1e-12, upper=1e-2)
     G = gauss._check_cov(gram, name="gram")
     m = G.shape[0]

@@ -77,11 +77,13 @@ def test_layernorm_fixes_diagonal_and_decorrelates_relu():
     assert np.all(np.diff(plain.offdiag) > 0)
 
 
-def test_bad_normalization_name():
+def test_bad_normalization_name_and_eps():
     with pytest.raises(ParameterError, match="normalization"):
         normalized_kernels("relu", GRAM3, 3, normalization="groupnorm")
     with pytest.raises(ParameterError, match="normalization"):
         mcn.simulate_normalized("relu", GRAM3, 3, 8, 2, 0, normalization="groupnorm")
+    with pytest.raises(ParameterError, match="bn_eps"):
+        normalized_kernels("relu", GRAM3, 3, normalization="batchnorm", bn_eps=0.0)
 
 
 @pytest.mark.parametrize("norm", ["none", "layernorm", "batchnorm"])
