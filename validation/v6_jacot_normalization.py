@@ -156,6 +156,30 @@ def acceptance(width=512, networks=100, seed=0, depth=10, bn_eps=0.01):
     return ok
 
 
+def width_scan(widths=(64, 128, 256, 512), beta2=0.3, depth=10, networks=30, seed=1):
+    """LayerNorm at beta^2 = 0.3: MC normalized off-diagonal at layer ``depth`` against width.
+
+    Jackknife standard errors over networks (the off-diagonal is a ratio of means).
+    """
+    from fwtheory.activations import get_activation
+    from fwtheory.mc import normalized as mcn
+
+    p = _params(beta2)
+    th = _off(normalized_kernels(ACT, GRAM, depth, normalization="layernorm", **p).Theta)[-1]
+    print(f"LayerNorm beta^2 = {beta2}, layer {depth}: map {th:.4f}")
+    X, act = mcn._inputs(GRAM), get_activation(ACT)
+    for n in widths:
+        H = []
+        for child in np.random.SeedSequence(seed).spawn(networks):
+            Ws, bs = mcn.draw_parameters(np.random.default_rng(child), n, 3, depth, p["C_b"], p["C_W"])
+            H.append(mcn.network_stats(Ws, bs, X, act, "layernorm", p["lambda_b"], p["lambda_W"], 0.0, 32)[1][-1])
+        H = np.array(H)
+        full = _off(H.mean(axis=0)[None])[0]
+        jk = np.array([_off(np.delete(H, i, axis=0).mean(axis=0)[None])[0] for i in range(networks)])
+        se = math.sqrt((networks - 1) / networks * np.sum((jk - jk.mean()) ** 2))
+        print(f"n = {n:4d}: MC {full:.4f} +- {se:.4f}, map - MC = {th - full:+.4f}")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
@@ -163,7 +187,12 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--acceptance", action="store_true",
                     help="only compare the maps with MC at n = 512, 100 networks, l <= 10")
+    ap.add_argument("--width-scan", action="store_true",
+                    help="only the LayerNorm beta^2 = 0.3 width scan (n = 64..512, layer 10)")
     a = ap.parse_args(argv)
+    if a.width_scan:
+        width_scan()
+        return 0
     if a.acceptance:
         return 0 if acceptance(seed=a.seed) else 1
     res, js, png = run(a.quick, a.out_dir, a.seed)
