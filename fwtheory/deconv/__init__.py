@@ -12,6 +12,7 @@ they need (:mod:`~fwtheory.deconv.pairs`), the layer geometry
 """
 
 from .geometry import PARAMETRIZATIONS, Architecture
+from .report import DeconvReport, deconv_report
 from .theory import DeconvKernels, deconv_kernels
 
-__all__ = ["Architecture", "PARAMETRIZATIONS", "DeconvKernels", "deconv_kernels"]
+__all__ = ["Architecture", "PARAMETRIZATIONS", "DeconvKernels", "deconv_kernels", "DeconvReport", "deconv_report"]
