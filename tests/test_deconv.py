@@ -168,3 +168,16 @@ def test_theory_matches_simulation_at_256_channels(dim, side, ntk, networks, act
         for M, S, E in ((K, sim.K, sim.K_se), (T, sim.Theta, sim.Theta_se)):
             scale = np.sqrt(np.outer(np.diag(M), np.diag(M)))
             assert np.all(np.abs(S - M) <= 4 * E + 0.02 * scale)
+
+
+@pytest.mark.slow
+def test_graph_parametrization_and_layer_learning_rates_match_simulation():
+    """The graph parametrization with a layer-dependent learning rate, 1-D, 256 channels."""
+    arch = Architecture.build(dim=1, input_side=4, depth=4, parametrization="graph")
+    lw = [2.0, 1.0, 0.5, 0.25]
+    th = deconv_kernels("tanh", arch, C_b=0.1, C_W=3.0, lambda_b=0.2, lambda_W=lw, input_corr=0.2)
+    sim = simulate_deconv("tanh", arch, channels=256, networks=64, seed=2, C_b=0.1, C_W=3.0, lambda_b=0.2,
+                          lambda_W=lw, input_corr=0.2, ntk="diagonal")
+    K, T = np.diag(th.K[-1]), np.diag(th.Theta[-1])
+    assert np.all(np.abs(np.diag(sim.K) - K) <= 3 * np.diag(sim.K_se) + 0.02 * K)
+    assert np.all(np.abs(sim.Theta - T) <= 3 * sim.Theta_se + 0.02 * T)
