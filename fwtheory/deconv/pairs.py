@@ -80,13 +80,11 @@ def _rule(act, s1, s2, c, sc, order):
     du = act.derivatives(s1[:, None] * X, 1)                 # (2, P, N1)
     v = s2[:, None, None] * (c[:, None, None] * X[:, :, None] + sc[:, None, None] * Y)
     dv = act.derivatives(v, 1)                               # (2, P, N1, N2)
-    w = WX[:, :, None] * WY
     out = []
     for d in (0, 1):
         inner = np.einsum("pij,pij->pi", dv[d], WY)
         inner_abs = np.einsum("pij,pij->pi", np.abs(dv[d]), WY)
         out.append((np.einsum("pi,pi->p", du[d] * inner, WX), np.einsum("pi,pi->p", np.abs(du[d]) * inner_abs, WX)))
-    del w
     return out[0][0], out[1][0], out[0][1], out[1][1]
 
 

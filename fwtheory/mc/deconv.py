@@ -2,7 +2,7 @@ r"""Monte Carlo of finite-channel deconvolutional networks: kernel and exact emp
 
 The network of :mod:`fwtheory.deconv.theory` (transposed convolutions, stride s,
 filter f, zero padding or graph parametrization; PDLT arXiv:2106.10165 eqs.
-(4.2)-(4.4) with W ~ N(0, C_W / n_l), b ~ N(0, C_B)) is sampled with ``channels``
+(4.2)-(4.4) with W ~ N(0, C_W / n_l), b ~ N(0, C_b)) is sampled with ``channels``
 channels in every layer (the output layer included) for ``networks``
 independent draws (numpy, BLAS; the random numbers come from one
 ``np.random.SeedSequence`` spawned per network, so a run is reproducible and
