@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..activations import get_activation
+from ..errors import ParameterError
 from .diagnostics import (border_amplitude, checkerboard_amplitude, depth_study, fit_study, learning_rate_study,
                           regime_settings)
 from .geometry import Architecture
@@ -68,8 +69,13 @@ def deconv_report(activation="tanh", C_b=0.1, dim=2, input_side=4, depth=4, stri
                             "checkerboard": checkerboard_amplitude(d, stride), "border": border_amplitude(d),
                             "dominance_1d": fs["dominance"], "cond_1d": fs["condition_number"],
                             "cb_target": fs["cb_target"], "cb_fit_half": fs["cb_at_half"]})
-            depth_rows[f"{reg}/{par}"] = depth_study(act, cw, C_b, range(1, max_depth + 1), dim=dim,
-                                                     input_side=input_side, parametrization=par, **base)
+            try:
+                depth_rows[f"{reg}/{par}"] = depth_study(act, cw, C_b, range(1, max_depth + 1), dim=dim,
+                                                         input_side=input_side, parametrization=par, **base)
+            except ParameterError as exc:
+                if exc.parameter != "depth":
+                    raise
+                raise ParameterError("max_depth", f"too deep for this grid ({exc})") from None
         lr[reg] = learning_rate_study(act, cw, C_b, dim=1, input_side=4, depth=depth, parametrization=parametrization,
                                       **base)
     return DeconvReport(act.name, float(C_b), arch.to_dict(), regimes, images, summary, depth_rows, lr)
