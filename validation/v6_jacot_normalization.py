@@ -180,6 +180,22 @@ def width_scan(widths=(64, 128, 256, 512), beta2=0.3, depth=10, networks=30, see
         print(f"n = {n:4d}: MC {full:.4f} +- {se:.4f}, map - MC = {th - full:+.4f}")
 
 
+def ln_bias(runs, depth=10):
+    """LayerNorm NTK entries (ReLU, C_b = lambda_b = 0.1, C_W = lambda_W = 1.8) against the map:
+    (MC - map) / SE and (MC - map) / map per layer and entry (a <= b), for runs 'n:networks:seed'."""
+    kw = dict(C_b=0.1, C_W=1.8, lambda_b=0.1, lambda_W=1.8)
+    th = normalized_kernels("relu", GRAM, depth, normalization="layernorm", **kw)
+    iu = np.triu_indices(3)
+    for run_ in runs:
+        n, nets, seed = (int(v) for v in run_.split(":"))
+        mc = simulate_normalized("relu", GRAM, depth, n, nets, seed, normalization="layernorm", **kw)
+        print(f"n = {n}, {nets} networks, seed {seed}: entries (00, 01, 02, 11, 12, 22)")
+        for l in range(1, depth):
+            z = (mc.Theta[l] - th.Theta[l]) / mc.Theta_se[l]
+            r = (mc.Theta[l] - th.Theta[l]) / th.Theta[l]
+            print(f"  l = {l + 1:2d}: dev/SE {np.round(z[iu], 2).tolist()}  rel {np.round(r[iu], 3).tolist()}")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
@@ -189,7 +205,12 @@ def main(argv=None):
                     help="only compare the maps with MC at n = 512, 100 networks, l <= 10")
     ap.add_argument("--width-scan", action="store_true",
                     help="only the LayerNorm beta^2 = 0.3 width scan (n = 64..512, layer 10)")
+    ap.add_argument("--ln-bias", nargs="+", metavar="N:NETWORKS:SEED",
+                    help="only the LayerNorm NTK entries against the map at these widths")
     a = ap.parse_args(argv)
+    if a.ln_bias:
+        ln_bias(a.ln_bias)
+        return 0
     if a.width_scan:
         width_scan()
         return 0
