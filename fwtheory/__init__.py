@@ -42,6 +42,7 @@ _LAZY = {
     "validate": ".validation",
     "sweep": ".sweeps",
     "phase_diagram": ".phase", "edge_of_chaos": ".phase", "shape_activation": ".shaping",
+    "normalized_kernels": ".normalization", "simulate_normalized": ".mc.normalized",
     "deconv_kernels": ".deconv", "deconv_report": ".deconv", "simulate_deconv": ".mc.deconv",
 }
 
