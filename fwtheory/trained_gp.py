@@ -206,8 +206,12 @@ def trained_gp(network, X, Y, X_test=None, *, steps=None, learning_rate=None, ti
         raise ParameterError("network", f"must be a fwtheory.Network, got {type(network).__name__}")
     X = _check_inputs(network, X, "X")
     m = X.shape[0]
-    Ya = np.asarray(Y, dtype=float)
-    Ya = Ya.reshape(m, -1) if Ya.ndim == 1 or (Ya.ndim == 2 and Ya.shape[0] == m) else Ya
+    try:
+        Ya = np.asarray(Y, dtype=float)
+    except (TypeError, ValueError):
+        raise ParameterError("Y", "must be a real array") from None
+    if Ya.ndim == 1:
+        Ya = Ya[:, None]
     if Ya.ndim != 2 or Ya.shape[0] != m or not np.isfinite(Ya).all():
         raise ParameterError("Y", f"must be a finite array of shape ({m},) or ({m}, n_out), got {np.shape(Y)}")
     Xt = np.empty((0, X.shape[1])) if X_test is None else _check_inputs(network, X_test, "X_test")
