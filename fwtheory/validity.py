@@ -38,6 +38,11 @@ Measured per (L, C_W), over ``inits`` initializations (one output neuron):
   ``"unit"``: s = 1); theory beside it: the infinite-width linearized dynamics
   (:func:`fwtheory.trained_gp.trained_gp`), averaged over the labels (E[y y^T] = s^2 1).
 
+Randomness: the networks and data of depth L come from ``SeedSequence((seed, L))`` at
+every C_W (common random numbers: the same standard normals, scaled by sqrt(C_W / fan_in));
+so for bias-free ReLU with lambda_b = 0, where everything is equivariant under the weight
+scale, the measurements are the same at every C_W up to rounding.
+
 Training: :func:`fwtheory.train.train`, loss (1/2) sum_a (f(x_a) - y_a)^2, full batch,
 learning rate eta = ``lr_scale`` / lambda_max(Theta_0) with Theta_0 each network's own
 initial empirical NTK on the training inputs (stable for the linearized model when
@@ -48,7 +53,8 @@ The order/chaos boundary drawn in the heat maps is :func:`fwtheory.phase.edge_of
 (chi_perp(q*) = 1) at the study's C_b and q0.
 """
 
-__all__ = ["ValidityStudy", "validity_study", "write_study", "probe_inputs", "SK_CW", "jackknife_cv"]
+__all__ = ["ValidityStudy", "validity_study", "write_study", "probe_inputs", "SK_CW", "jackknife_cv",
+           "init_dispersion"]
 
 import math
 from dataclasses import dataclass, field
@@ -99,6 +105,25 @@ def _jackknife_ratio(a, b):
         return float(r), float("nan")
     ri = (a.sum() - a) / (b.sum() - b)
     return float(r), math.sqrt((N - 1) / N * float(np.sum((ri - ri.mean()) ** 2)))
+
+
+def init_dispersion(network, inits, seed=0):
+    """Measured std/mean of Theta(x0, x0) (one output neuron, unit-norm x0) over
+    ``inits`` initializations: (value, jackknife SE, samples). Only the
+    initialization, no training (:func:`fwtheory.train.empirical_ntk`)."""
+    from .train import empirical_ntk, init_params
+
+    inits = check_int("inits", inits, lower=3)
+    n0 = network.input_dim
+    seqs = np.random.SeedSequence((check_int("seed", seed, lower=0), network.depth)).spawn(inits + 1)
+    rng = np.random.default_rng(seqs[0])
+    th = np.empty(inits)
+    for k in range(inits):
+        x = rng.standard_normal((1, n0))
+        x /= np.linalg.norm(x)
+        th[k] = empirical_ntk(network, init_params(network, n0, 1, seqs[k + 1]), x)[0, 0]
+    cv, se = jackknife_cv(th)
+    return cv, se, th
 
 
 def _grid(shape):
@@ -243,7 +268,7 @@ def validity_study(activation="relu", *, width=100, input_dim=None, depths=(5, 2
                         scale = float("nan")
                     else:
                         scale = math.sqrt(K[0, 0])
-                cell = np.random.SeedSequence((seed, i, j))
+                cell = np.random.SeedSequence((seed, L))      # common random numbers across C_W
                 data_seq, *net_seqs = cell.spawn(inits + 1)
                 rng = np.random.default_rng(data_seq)
                 th00, change, l0, lT, ratios = [], [], [], [], []
@@ -332,7 +357,7 @@ def _render(study, dpi=110):
         if len(v) == 1:
             return np.array([v[0] - 0.5, v[0] + 0.5])
         mid = 0.5 * (v[1:] + v[:-1])
-        return np.concatenate([[2 * v[0] - mid[0]], mid, [2 * v[-1] - mid[-1]]])
+        return np.concatenate([[max(2 * v[0] - mid[0], 0.5 * v[0])], mid, [2 * v[-1] - mid[-1]]])
 
     order_c = np.argsort(cw)
     order_d = np.argsort(dep)
@@ -342,12 +367,16 @@ def _render(study, dpi=110):
             mesh = ax.pcolormesh(edges(cw[order_c]), edges(dep[order_d]), np.ma.masked_invalid(z),
                                  cmap="viridis", shading="flat")
         fig.colorbar(mesh, ax=ax)
+        th = np.asarray(study.arrays[key + "_theory"], dtype=float)[np.ix_(order_d, order_c)]
+        lo, hi = np.nanmin(z) if np.isfinite(z).any() else 0.0, np.nanmax(z) if np.isfinite(z).any() else 1.0
         for a in range(len(order_d)):
             for b in range(len(order_c)):
                 v = z[a, b]
                 if np.isfinite(v) and len(order_d) * len(order_c) <= 64:
-                    ax.text(cw[order_c][b], dep[order_d][a], f"{v:.3g}", ha="center", va="center",
-                            fontsize=7, color="w")
+                    label = f"{v:.3g}" + (f"\n({th[a, b]:.3g})" if np.isfinite(th[a, b]) else "")
+                    dark = (v - lo) > 0.6 * (hi - lo)
+                    ax.text(cw[order_c][b], dep[order_d][a], label, ha="center", va="center",
+                            fontsize=7, color="k" if dark else "w")
         if study.edge_of_chaos is not None:
             ax.axvline(study.edge_of_chaos, color="r", lw=2, label=f"edge of chaos C_W = {study.edge_of_chaos:.4g}")
         ax.axhline(0.1 * study.settings["width"], color="w", ls="--", lw=1, label="depth/width = 0.1")
@@ -357,7 +386,8 @@ def _render(study, dpi=110):
         ax.legend(fontsize=7, loc="upper right")
     s = study.settings
     fig.suptitle(f"{study.activation}, n = {s['width']}, C_b = {s['C_b']:g}, {s['ensemble']}, "
-                 f"{s['inits']} inits, {s['steps']} steps (ordered left of the red line)", fontsize=10)
+                 f"lambda_b = {s['lambda_b']:g}, lambda_W = {s['lambda_W']:g}, {s['inits']} inits, "
+                 f"{s['steps']} steps: measured (theory); ordered left of the red line", fontsize=10)
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
