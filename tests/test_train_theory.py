@@ -144,3 +144,38 @@ def test_measured_ntk_dispersion_agrees_at_order_one_over_n(act, cw, ens, depth)
     assert abs(cv - pred.relative[-1]) <= 3 * se + 0.1 * pred.relative[-1], (cv, se, pred.relative[-1])
     mse = th.std(ddof=1) / math.sqrt(th.size)
     assert abs(th.mean() - pred.mean[-1]) <= 3 * mse + 0.02 * pred.mean[-1]
+
+
+# ------------------------------------------------------------------ slow: trained networks vs the infinite-width GP
+def trained_test_outputs(net, X, Y, Xt, steps, eta, inits, seed=0):
+    """Test outputs after ``steps`` full-batch steps, one row per initialization."""
+    seeds = np.random.SeedSequence(seed).generate_state(inits)
+    out = []
+    for s in seeds:
+        h = train(net, X, Y[:, None], steps=steps, learning_rate=eta, seed=int(s), X_test=Xt, record_ntk=False)
+        out.append(h.test_outputs[-1, :, 0])
+    return np.array(out)
+
+
+@pytest.mark.slow
+def test_trained_outputs_of_tanh_at_criticality_follow_the_infinite_width_gp():
+    """tanh at criticality (C_W = 1, C_b = 0), n = 256, L = 3, 240 initializations, 100
+    full-batch steps at eta = 0.5 / lambda_max(Theta): mean and variance of each test
+    output within 3 SE + 10% of Lee et al.'s prediction (discrete-step form)."""
+    rng = np.random.default_rng(5)
+    n0, m, p = 8, 8, 4
+    X, Xt = rng.standard_normal((m, n0)), rng.standard_normal((p, n0))
+    Y = np.sin(X @ rng.standard_normal(n0) / math.sqrt(n0))
+    net = Network("tanh", depth=3, width=256, input_dim=n0, C_W=1.0, C_b=0.0, lambda_b=1.0, lambda_W=1.0)
+    _, Th = output_kernels(net, X)
+    eta = 0.5 / np.linalg.eigvalsh(Th).max()
+    gp = trained_gp(net, X, Y, Xt, steps=100, learning_rate=eta)
+    out = trained_test_outputs(net, X, Y, Xt, 100, eta, 240)
+    N = out.shape[0]
+    mean, var = out.mean(0), out.var(0, ddof=1)
+    mean_se = np.sqrt(var / N)
+    var_se = np.sqrt((((out - mean) ** 4).mean(0) - var ** 2) / N)
+    pm, pv = gp.mean[:, 0], np.diag(gp.cov)
+    assert np.all(np.abs(mean - pm) <= 3 * mean_se + 0.1 * np.abs(pm)), (mean, mean_se, pm)
+    assert np.all(np.abs(var - pv) <= 3 * var_se + 0.1 * pv), (var, var_se, pv)
+    assert np.all(pv < 0.9 * np.diag(gp.K)[m:])      # training did move the distribution away from the prior
