@@ -233,6 +233,8 @@ def train(network, X, Y, *, steps, learning_rate, batch_size=None, seed, record_
     interrupted = False
     rec_set = set(rec.tolist())
     t = 0
+    errstate = np.errstate(over="ignore", invalid="ignore", divide="ignore")  # checked: NumericalError
+    errstate.__enter__()
     try:
         while True:
             if batch_size is None or t in rec_set or t == steps:
@@ -271,6 +273,7 @@ def train(network, X, Y, *, steps, learning_rate, batch_size=None, seed, record_
     except KeyboardInterrupt:
         interrupted = True
     finally:
+        errstate.__exit__(None, None, None)
         if bar is not None:
             bar.close()
 
