@@ -44,7 +44,7 @@ _LAZY = {
     "phase_diagram": ".phase", "edge_of_chaos": ".phase", "shape_activation": ".shaping",
     "TrainingHistory": ".train", "empirical_ntk": ".train",    # the trainer itself: fwtheory.train.train
     "trained_gp": ".trained_gp", "TrainedGP": ".trained_gp", "ntk_dispersion": ".ntk_dispersion",
-    "validity_study": ".validity",
+    "validity_study": ".validity", "load_digits": ".datasets",
 }
 
 __all__ = [

@@ -179,3 +179,37 @@ def test_trained_outputs_of_tanh_at_criticality_follow_the_infinite_width_gp():
     assert np.all(np.abs(mean - pm) <= 3 * mean_se + 0.1 * np.abs(pm)), (mean, mean_se, pm)
     assert np.all(np.abs(var - pv) <= 3 * var_se + 0.1 * pv), (var, var_se, pv)
     assert np.all(pv < 0.9 * np.diag(gp.K)[m:])      # training did move the distribution away from the prior
+
+
+# ------------------------------------------------------------------ optional real data
+def test_digits_loader_names_the_missing_extra(monkeypatch):
+    import sys
+
+    from fwtheory.datasets import MissingDependencyError, load_digits
+
+    monkeypatch.setitem(sys.modules, "sklearn", None)        # import sklearn -> ImportError
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
+    with pytest.raises(MissingDependencyError, match=r"fwtheory\[data\]"):
+        load_digits()
+
+
+def test_digits_loader_normalizes_inputs_and_builds_targets(monkeypatch):
+    import sys
+    import types
+
+    from fwtheory.datasets import load_digits
+
+    rng = np.random.default_rng(0)
+    fake = types.ModuleType("sklearn.datasets")
+    fake.load_digits = lambda: types.SimpleNamespace(data=rng.integers(0, 17, (50, 64)).astype(float),
+                                                     target=np.arange(50) % 10)
+    monkeypatch.setitem(sys.modules, "sklearn", types.ModuleType("sklearn"))
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", fake)
+    X, Y, labels = load_digits(classes=2, input_norm=2.0, targets="signed")
+    assert X.shape == (10, 64) and Y.shape == (10, 1)
+    assert np.allclose(np.sum(X ** 2, axis=1) / 64, 2.0) and np.allclose(X.mean(axis=1), 0.0, atol=1e-12)
+    assert np.array_equal(Y[:, 0], np.where(labels == 1, 1.0, -1.0))
+    X, Y, labels = load_digits(classes=10, n=20, seed=1)
+    assert X.shape == (20, 64) and np.array_equal(Y.argmax(1), labels) and np.allclose(Y.sum(1), 1.0)
+    with pytest.raises(ParameterError, match="targets"):
+        load_digits(classes=3, targets="signed")
