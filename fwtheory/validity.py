@@ -347,7 +347,7 @@ def _render(study, dpi=110):
     panels = [("init_dispersion", "init dispersion std/mean of $\\Theta(x_0,x_0)$"),
               ("ntk_change", "NTK change $\\|\\Theta_T-\\Theta_0\\|_F/\\|\\Theta_0\\|_F$"),
               ("final_loss", "final loss $E[L_T]/E[L_0]$")]
-    fig = Figure(figsize=(14, 4.4), dpi=dpi, layout="constrained")
+    fig = Figure(figsize=(14, 4.8), dpi=dpi, layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, 3)
     cw = np.asarray(study.cw, dtype=float)
@@ -379,11 +379,11 @@ def _render(study, dpi=110):
                             fontsize=7, color="k" if dark else "w")
         if study.edge_of_chaos is not None:
             ax.axvline(study.edge_of_chaos, color="r", lw=2, label=f"edge of chaos C_W = {study.edge_of_chaos:.4g}")
-        ax.axhline(0.1 * study.settings["width"], color="w", ls="--", lw=1, label="depth/width = 0.1")
+        ax.axhline(0.1 * study.settings["width"], color="orange", ls="--", lw=1.2, label="depth/width = 0.1")
         ax.set_xlabel("$C_W = \\sigma_w^2$")
         ax.set_ylabel("depth L (layers)")
         ax.set_title(title, fontsize=10)
-        ax.legend(fontsize=7, loc="upper right")
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
     s = study.settings
     fig.suptitle(f"{study.activation}, n = {s['width']}, C_b = {s['C_b']:g}, {s['ensemble']}, "
                  f"lambda_b = {s['lambda_b']:g}, lambda_W = {s['lambda_W']:g}, {s['inits']} inits, "
