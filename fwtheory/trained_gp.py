@@ -117,7 +117,8 @@ class TrainedGP:
     is E[L] = (c/2) sum_a (|mu_a - y_a|^2 + n_out Sigma_aa) over
     initializations (c of ``loss``), ``initial_loss`` its value at step 0. ``steps`` is None
     for gradient flow (then ``time`` is its time t), ``math.inf`` for the
-    limit of infinite training.
+    limit of infinite training. ``K`` and ``Theta`` are the infinite-width
+    output kernels of the rows of [X; X_test] (training inputs first).
     """
 
     network: Network
