@@ -281,3 +281,22 @@ def test_width_exponents_scaled_down():
     assert abs(per_network + 1.0) < 0.1, per_network
     assert abs(per_network + 0.5) > 0.3                  # not the n^{-1/2} of the convergence bounds
     assert abs(slope(out[64][2], out[256][2]) + 1.0) < 0.25
+
+
+def test_cli_train(capsys, tmp_path):
+    import json
+
+    from fwtheory.cli import main
+
+    out = tmp_path / "t.json"
+    rc = main(["train", "--width", "16", "--depth", "2", "--inputs", "5", "--steps", "20", "--records", "2",
+               "--json", "--out", str(out)])
+    data = json.loads(capsys.readouterr().out)
+    assert rc == 0 and data["steps"] == [0, 10, 20] and data["loss"][-1] < data["loss"][0]
+    assert data["ntk_change"][0] == 0 and len(data["lambda_max"]) == 3
+    saved = json.loads(out.read_text())
+    assert len(saved["ntk"]) == 3 and len(saved["ntk"][0]) == 5
+    # the default learning rate 1 / lambda_max(Theta_0): the first step follows the NTK to O(eta^2)
+    assert data["learning_rate"] == pytest.approx(1.0 / data["lambda_max"][0])
+    assert main(["train", "--inputs", "0"]) == 2
+    assert "inputs" in capsys.readouterr().err
