@@ -196,9 +196,10 @@ def main(argv=None):
                  for n1, n2 in zip(widths, widths[1:])] for k in DERIVED}
     print("local slopes between consecutive widths:", {k: [None if v is None else round(v, 3) for v in vs]
                                                        for k, vs in local.items()})
-    result = {"activation": a.activation, "local_slopes": local, "widths": widths, "inits": counts, "steps": a.steps, "learning_rate": a.learning_rate,
-              "seed": a.seed, "network": f"{a.activation}, L=3, C_W={2 if a.activation == 'relu' else 1}, C_b=0, lambda_W=1, "
-                         "lambda_b=0, n0=8, m=4",
+    cw = 2 if a.activation == "relu" else 1
+    result = {"activation": a.activation, "local_slopes": local, "widths": widths, "inits": counts,
+              "steps": a.steps, "learning_rate": a.learning_rate, "seed": a.seed,
+              "network": f"{a.activation}, L=3, C_W={cw}, C_b=0, lambda_W=1, lambda_b=0, n0=8, m=4",
               "values": {k: [rows[n][k][0] for n in widths] for k in DERIVED},
               "errors": {k: [rows[n][k][1] for n in widths] for k in DERIVED},
               "fits": fits, "passed": bool(ok), "elapsed_s": time.time() - t0}
