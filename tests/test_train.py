@@ -247,3 +247,56 @@ def test_first_step_relu_kink_crossings_depth2():
     assert abs(mean - (pred + cross)) <= 3 * se + 0.1 * abs(pred + cross), (mean, se, pred, cross)
     assert abs(mean - pred) > 5 * se                     # the dNTK term alone is excluded
 
+
+
+def _regime(n, N, steps=10, eta=0.1):
+    """Per-network relative NTK changes (N,) and the changes (N, m, m), tanh L = 3."""
+    rng = np.random.default_rng(12345)
+    X = rng.standard_normal((4, 8))
+    X *= math.sqrt(8) / np.linalg.norm(X, axis=1, keepdims=True)
+    Y = np.array([[0.6], [-0.4], [0.3], [-0.5]])
+    net = Network("tanh", depth=3, width=n, input_dim=8)
+    rel, d, th = np.empty(N), np.empty((N, 4, 4)), np.empty((N, 4, 4))
+    for s in range(N):
+        h = train(net, X, Y, steps=steps, learning_rate=eta, seed=s)
+        rel[s] = h.ntk_change()[-1]
+        d[s], th[s] = h.ntk[1] - h.ntk[0], h.ntk[0]
+    return rel, d, th
+
+
+@pytest.mark.slow
+def test_width_exponents_scaled_down():
+    """docs/training.md: each network's relative NTK change and its mean both scale as
+    1/n (tanh, L = 3, 10 steps); n = 64 and 256, 1000 networks each."""
+    out = {}
+    for n in (64, 256):
+        rel, d, th = _regime(n, 1000)
+        flat = d.reshape(len(d), -1)
+        tot = flat.sum(axis=0)
+        mean_sq = (tot @ tot - np.sum(flat * flat)) / (len(d) * (len(d) - 1))     # unbiased ||E d||^2
+        out[n] = (rel.mean(), rel.std(ddof=1) / math.sqrt(len(rel)),
+                  math.sqrt(mean_sq) / np.linalg.norm(th.mean(axis=0)))
+    slope = lambda a, b: math.log(b / a) / math.log(4.0)  # noqa: E731
+    per_network = slope(out[64][0], out[256][0])
+    assert abs(per_network + 1.0) < 0.1, per_network
+    assert abs(per_network + 0.5) > 0.3                  # not the n^{-1/2} of the convergence bounds
+    assert abs(slope(out[64][2], out[256][2]) + 1.0) < 0.25
+
+
+def test_cli_train(capsys, tmp_path):
+    import json
+
+    from fwtheory.cli import main
+
+    out = tmp_path / "t.json"
+    rc = main(["train", "--width", "16", "--depth", "2", "--inputs", "5", "--steps", "20", "--records", "2",
+               "--json", "--out", str(out)])
+    data = json.loads(capsys.readouterr().out)
+    assert rc == 0 and data["steps"] == [0, 10, 20] and data["loss"][-1] < data["loss"][0]
+    assert data["ntk_change"][0] == 0 and len(data["lambda_max"]) == 3
+    saved = json.loads(out.read_text())
+    assert len(saved["ntk"]) == 3 and len(saved["ntk"][0]) == 5
+    # the default learning rate 1 / lambda_max(Theta_0): the first step follows the NTK to O(eta^2)
+    assert data["learning_rate"] == pytest.approx(1.0 / data["lambda_max"][0])
+    assert main(["train", "--inputs", "0"]) == 2
+    assert "inputs" in capsys.readouterr().err

@@ -13,7 +13,8 @@ at a small learning rate, and measures per width:
 
 ||E[.]||^2 is estimated without bias, (|sum_i D_i|^2 - sum_i |D_i|^2) / (N (N-1)),
 errors by a delete-one-block jackknife over networks (50 blocks). Exponents:
-weighted least squares of log(value) on log(n). Derived exponents (smooth activations):
+weighted least squares of log(value) on log(n); also the two-term fit c1/n + c2/sqrt(n)
+(c2 = 0 for smooth activations). Derived exponents (smooth activations):
 -1 for all four (the dNTK and ddNTKs are O(1/n) per network, not only on average).
 With ``--activation relu`` (C_W = 2) the script measures the same quantities for ReLU,
 where kink crossings add an O(n^{-1/2}) term (docs/training.md); no pass criterion then.
@@ -132,6 +133,18 @@ def fit_exponent(widths, values, errors):
     return float(coef[1]), float(math.sqrt(cov[1, 1])), chi2, len(x) - 2
 
 
+def fit_two_term(widths, values, errors):
+    """Weighted least squares v = c1/n + c2/sqrt(n): (c1, se, c2, se, chi2, dof)."""
+    n = np.asarray(widths, float)
+    v, e = np.asarray(values, float), np.asarray(errors, float)
+    A = np.stack([1.0 / n, n ** -0.5], axis=1) / e[:, None]
+    cov = np.linalg.inv(A.T @ A)
+    coef = cov @ (A.T @ (v / e))
+    chi2 = float(np.sum((A @ coef - v / e) ** 2))
+    return (float(coef[0]), float(math.sqrt(cov[0, 0])), float(coef[1]), float(math.sqrt(cov[1, 1])), chi2,
+            len(n) - 2)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="widths 32..256, 400 networks each")
@@ -164,7 +177,9 @@ def main(argv=None):
         passed = math.isfinite(alpha) and abs(alpha - derived) <= 0.1
         if a.activation == "tanh":
             ok &= passed
-        fits[key] = {"measured": alpha, "se": se, "chi2": chi2, "dof": dof, "derived": derived, "passed": passed}
+        fits[key] = {"measured": alpha, "se": se, "chi2": chi2, "dof": dof, "derived": derived, "passed": passed,
+                     "two_term": dict(zip(("c1", "c1_se", "c2", "c2_se", "chi2", "dof"),
+                                          fit_two_term(widths, vals, errs)))}
     print(f"{'n':>6} {'N':>6}  " + "  ".join(f"{k:>22}" for k in DERIVED))
     for n in widths:
         print(f"{n:>6} {counts[n]:>6}  " + "  ".join(f"{rows[n][k][0]:11.4e} +- {rows[n][k][1]:8.2e}"
@@ -172,14 +187,19 @@ def main(argv=None):
     for key, f in fits.items():
         print(f"{key:>16}: exponent {f['measured']:+.3f} +- {f['se']:.3f} (chi2 {f['chi2']:.1f}/{f['dof']}), "
               f"derived {f['derived']:+.2f}  {'ok' if f['passed'] else 'OFF'}")
+    for key, f in fits.items():
+        t = f["two_term"]
+        print(f"{key:>16}: c1/n + c2/sqrt(n): c1 = {t['c1']:.3g} +- {t['c1_se']:.2g}, "
+              f"c2 = {t['c2']:.3g} +- {t['c2_se']:.2g} (chi2 {t['chi2']:.1f}/{t['dof']})")
     local = {k: [math.log(rows[n2][k][0] / rows[n1][k][0]) / math.log(n2 / n1)
                  if rows[n1][k][0] > 0 and rows[n2][k][0] > 0 else None
                  for n1, n2 in zip(widths, widths[1:])] for k in DERIVED}
     print("local slopes between consecutive widths:", {k: [None if v is None else round(v, 3) for v in vs]
                                                        for k, vs in local.items()})
-    result = {"activation": a.activation, "local_slopes": local, "widths": widths, "inits": counts, "steps": a.steps, "learning_rate": a.learning_rate,
-              "seed": a.seed, "network": f"{a.activation}, L=3, C_W={2 if a.activation == 'relu' else 1}, C_b=0, lambda_W=1, "
-                         "lambda_b=0, n0=8, m=4",
+    cw = 2 if a.activation == "relu" else 1
+    result = {"activation": a.activation, "local_slopes": local, "widths": widths, "inits": counts,
+              "steps": a.steps, "learning_rate": a.learning_rate, "seed": a.seed,
+              "network": f"{a.activation}, L=3, C_W={cw}, C_b=0, lambda_W=1, lambda_b=0, n0=8, m=4",
               "values": {k: [rows[n][k][0] for n in widths] for k in DERIVED},
               "errors": {k: [rows[n][k][1] for n in widths] for k in DERIVED},
               "fits": fits, "passed": bool(ok), "elapsed_s": time.time() - t0}

@@ -87,6 +87,22 @@ class TrainingHistory:
                 f"{len(self.steps)} records up to step {self.steps[-1] if len(self.steps) else '-'}, "
                 f"loss {first} -> {last}{flag})")
 
+    def to_dict(self, arrays=True):
+        """Plain-JSON dictionary: network, learning_rate, batch_size, seed, interrupted,
+        steps, loss, ntk_change (when the NTK was recorded at step 0), loss_curve and,
+        with ``arrays``, outputs, ntk, test_outputs, test_ntk, test_self_ntk (nested lists)."""
+        out = {"network": self.network.to_dict(), "learning_rate": self.learning_rate,
+               "batch_size": self.batch_size, "seed": self.seed, "interrupted": self.interrupted,
+               "steps": self.steps.tolist(), "loss": self.loss.tolist(),
+               "loss_curve": self.loss_curve.tolist()}
+        if self.ntk is not None and len(self.steps) and self.steps[0] == 0:
+            out["ntk_change"] = self.ntk_change().tolist()
+        if arrays:
+            for key in ("outputs", "ntk", "test_outputs", "test_ntk", "test_self_ntk"):
+                value = getattr(self, key)
+                out[key] = None if value is None else value.tolist()
+        return out
+
     def ntk_change(self):
         """||Theta_t - Theta_0||_F / ||Theta_0||_F at every recorded step (step 0 recorded)."""
         if self.ntk is None or len(self.steps) == 0 or self.steps[0] != 0:
