@@ -110,3 +110,12 @@ def test_init_dispersion_agrees_with_order_one_over_n_in_every_phase(act, cb):
             cv, se, _ = init_dispersion(net, 400, seed=1)
             pred = ntk_dispersion(net, input_norm=1.0 / n).relative[-1]
             assert abs(cv - pred) <= 3 * se + 0.1 * pred, (L, cw, cv, se, pred)
+
+
+def test_cli_full_grid_is_refused_without_force(capsys):
+    """The paper's full grid (50 depths x 16 C_W x 500 initializations) is estimated at
+    hours and refused before any work starts, naming what makes it big."""
+    rc = main(["validity", "--full", "--no-files"])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "--force" in err and "inits" in err and "depths" in err
