@@ -264,7 +264,7 @@ def validity_study(activation="relu", *, width=100, input_dim=None, depths=(5, 2
                 K, Th = (None, None) if theory["kernels"] is None else (x[L - 1] for x in theory["kernels"])
                 scale = 1.0
                 if target_scale == "kernel":
-                    if K is None:   # no theory: the empirical output scale of a few networks
+                    if K is None:   # no theory (quadrature failed): the first network's RMS output
                         scale = float("nan")
                     else:
                         scale = math.sqrt(K[0, 0])
