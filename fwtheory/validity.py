@@ -212,14 +212,17 @@ def _theory(activation, depth, width, n0, cb, cw, lambda_b, lambda_w, ensemble, 
 
 def validity_study(activation="relu", *, width=100, input_dim=None, depths=(5, 20), cw_values=(1.5, 2.5),
                    cb=0.0, inits=40, steps=100, ensemble="gaussian", lambda_b=1.0, lambda_w=None,
-                   lr_scale=0.5, target_scale="kernel", seed=0, progress=None):
+                   lr_scale=0.5, lr_rule="network", target_scale="kernel", seed=0, progress=None):
     """Run the depth x C_W study (module docstring); returns a :class:`ValidityStudy`.
 
     ``lambda_w=None`` means lambda_W = width (the authors' standard
     parametrization); ``target_scale="kernel"``: labels +-sqrt(K^(L)(x, x)) (the
     scale of the initial outputs, so that every (L, C_W) starts at the same relative
     loss), ``"unit"``: labels +-1; ``progress``: an object with ``update(k)`` ticked
-    once per trained network (default: a :class:`fwtheory._io.ProgressBar` on a terminal).
+    once per trained network (default: a :class:`fwtheory._io.ProgressBar` on a terminal);
+    ``lr_rule="network"``: eta = lr_scale / lambda_max of each network's own Theta_0,
+    ``"theory"``: the same eta for every network, from the infinite-width Theta (as the
+    theory's; networks whose loss diverges are counted in ``diverged``).
     """
     from ._io import ProgressBar
     from .phase import chi_at, edge_of_chaos, fixed_point
@@ -241,6 +244,8 @@ def validity_study(activation="relu", *, width=100, input_dim=None, depths=(5, 2
     lambda_w = float(width) if lambda_w is None else check_real("lambda_w", lambda_w, lower=0.0)
     lr_scale = check_real("lr_scale", lr_scale, lower=0.0, lower_open=True, upper=2.0)
     seed = check_int("seed", seed, lower=0)
+    if lr_rule not in ("network", "theory"):
+        raise ParameterError("lr_rule", f"must be 'network' or 'theory', got {lr_rule!r}")
     if target_scale not in ("kernel", "unit"):
         raise ParameterError("target_scale", f"must be 'kernel' or 'unit', got {target_scale!r}")
     _network(activation, depths[0], width, n0, cb, cws[0], lambda_b, lambda_w, ensemble)  # validates
@@ -268,6 +273,12 @@ def validity_study(activation="relu", *, width=100, input_dim=None, depths=(5, 2
                         scale = float("nan")
                     else:
                         scale = math.sqrt(K[0, 0])
+                lam_theory = None
+                if lr_rule == "theory":
+                    if Th is None:
+                        raise NumericalError(f"lr_rule='theory' needs the infinite-width NTK, which failed at "
+                                             f"L = {L}, C_W = {cw:g}")
+                    lam_theory = float(np.linalg.eigvalsh(Th).max())
                 cell = np.random.SeedSequence((seed, L))      # common random numbers across C_W
                 data_seq, *net_seqs = cell.spawn(inits + 1)
                 rng = np.random.default_rng(data_seq)
@@ -282,7 +293,7 @@ def validity_study(activation="relu", *, width=100, input_dim=None, depths=(5, 2
                     ratios.append(T0[0] / T0[0, 0])
                     if not math.isfinite(scale):
                         scale = float(np.sqrt(np.mean(mlp_forward(net, params, X) ** 2)))
-                    lam = float(np.linalg.eigvalsh(0.5 * (T0 + T0.T)).max())
+                    lam = float(np.linalg.eigvalsh(0.5 * (T0 + T0.T)).max()) if lam_theory is None else lam_theory
                     try:
                         h = train(net, X, scale * Y, steps=steps, learning_rate=lr_scale / lam,
                                   seed=int(net_seqs[k].generate_state(1)[0]), params=params,
@@ -330,7 +341,8 @@ def validity_study(activation="relu", *, width=100, input_dim=None, depths=(5, 2
             chi.append(float("nan"))
     settings = {"width": width, "input_dim": n0, "C_b": cb, "ensemble": ensemble, "inits": inits,
                 "steps": steps, "lambda_b": lambda_b, "lambda_W": lambda_w, "lr_scale": lr_scale,
-                "seed": seed, "input_norm": q0, "cosines": list(COSINES), "target_scale_rule": target_scale}
+                "seed": seed, "input_norm": q0, "cosines": list(COSINES), "target_scale_rule": target_scale,
+                "lr_rule": lr_rule}
     from .activations import get_activation
 
     return ValidityStudy(get_activation(activation).name, settings, depths, cws, arr, edge, tuple(chi))

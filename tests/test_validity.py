@@ -83,7 +83,8 @@ def test_cli_writes_json_and_png(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv,name", [(["--depths", "0,3"], "depths"), (["--cw", "a,b"], "cw"),
-                                       (["--inits", "1"], "inits"), (["--lr-scale", "3"], "lr_scale")])
+                                       (["--inits", "1"], "inits"), (["--lr-scale", "3"], "lr_scale"),
+                                       (["--lambda-b", "-1"], "lambda_b")])
 def test_cli_bad_input_exits_2(argv, name, tmp_path, capsys):
     rc = main(["validity", "--width", "8", "--depths", "2", "--cw", "1.0", "--inits", "3", "--steps", "1",
                "--no-files"] + argv)

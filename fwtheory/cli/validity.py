@@ -50,6 +50,9 @@ def add_parser(sub):
     t.add_argument("--lr-scale", type=float, default=0.5,
                    help="learning rate eta = LR_SCALE / lambda_max(Theta_0) per network, 0 < LR_SCALE <= 2 "
                         "(default: 0.5)")
+    t.add_argument("--lr-rule", default="network", choices=("network", "theory"),
+                   help="lambda_max of each network's own initial NTK (network, default) or of the "
+                        "infinite-width NTK, the same eta for all networks as in the theory (theory)")
     t.add_argument("--targets", default="kernel", choices=("kernel", "unit"),
                    help="labels +-sqrt(K^(L)(x, x)) (kernel, default) or +-1 (unit)")
     t.add_argument("--full", action="store_true",
@@ -104,6 +107,7 @@ def run(args):
         study = validity_study(args.activation, width=args.width, input_dim=args.input_dim, depths=depths,
                                cw_values=cws, cb=args.cb, inits=inits, steps=args.steps, ensemble=args.ensemble,
                                lambda_b=args.lambda_b, lambda_w=args.lambda_w, lr_scale=args.lr_scale,
+                               lr_rule=args.lr_rule,
                                target_scale=args.targets, seed=args.seed, progress=bar)
     if args.json:
         sys.stdout.write(dumps_json(study.to_dict()) + "\n")
