@@ -44,6 +44,9 @@ _LAZY = {
     "phase_diagram": ".phase", "edge_of_chaos": ".phase", "shape_activation": ".shaping",
     "normalized_kernels": ".normalization", "simulate_normalized": ".mc.normalized",
     "deconv_kernels": ".deconv", "deconv_report": ".deconv", "simulate_deconv": ".mc.deconv",
+    "TrainingHistory": ".train", "empirical_ntk": ".train",    # the trainer itself: fwtheory.train.train
+    "trained_gp": ".trained_gp", "TrainedGP": ".trained_gp", "ntk_dispersion": ".ntk_dispersion",
+    "validity_study": ".validity", "load_digits": ".datasets",
 }
 
 __all__ = [
