@@ -99,8 +99,9 @@ class Comparison:
         the layers with a finite, positive SE.
     fits : dict[str, dict]
         Width-extrapolated basis: per quantity arrays (L,) "terms" (2 or 3, the
-        chosen model), "chi2_linear", "p_linear", "chi2_quadratic",
-        "p_quadratic" (NaN where a fit is undefined).
+        chosen model), "chi2_linear", "dof_linear", "p_linear", "chi2_quadratic",
+        "dof_quadratic", "p_quadratic" (NaN where a fit is undefined; chi^2 = 0
+        where a fit has no degrees of freedom left).
     """
 
     network: object
@@ -453,6 +454,11 @@ def _chi2(measured, theory, se):
     return {"1/n": float(np.sum(((measured[ok] - theory[ok]) / se[ok]) ** 2)), "layers": int(ok.sum())}
 
 
+def _exact_zero(chi2, dof):
+    """chi^2 with the round-off of fits without degrees of freedom (through every point) set to 0."""
+    return np.where(np.asarray(dof) == 0, 0.0, np.asarray(chi2, dtype=float))
+
+
 def _fit_table(extrapolation, names):
     """{name: {"terms", "chi2_linear", "p_linear", "chi2_quadratic", "p_quadratic"}} from an
     :class:`fwtheory.mc.Extrapolation` (NaN where a fit is missing)."""
@@ -467,8 +473,10 @@ def _fit_table(extrapolation, names):
         L = len(lin["c0"])
         nan = np.full(L, np.nan)
         out[name] = {"terms": np.asarray(models.get(name, np.full(L, 2)), dtype=int),
-                     "chi2_linear": np.asarray(lin["chi2"], dtype=float),
+                     "chi2_linear": _exact_zero(lin["chi2"], lin["dof"]),
+                     "dof_linear": np.asarray(lin["dof"], dtype=int),
                      "p_linear": np.asarray(lin["p"], dtype=float),
-                     "chi2_quadratic": nan if quad is None else np.asarray(quad["chi2"], dtype=float),
+                     "chi2_quadratic": nan if quad is None else _exact_zero(quad["chi2"], quad["dof"]),
+                     "dof_quadratic": np.zeros(L, dtype=int) if quad is None else np.asarray(quad["dof"], dtype=int),
                      "p_quadratic": nan if quad is None else np.asarray(quad["p"], dtype=float)}
     return out

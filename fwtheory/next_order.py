@@ -32,7 +32,7 @@ the weights of :mod:`fwtheory.gauss`), i.e. as sums of monomials
 polynomial He_2m.
 """
 
-__all__ = ["ORDER2", "evaluate_order2", "check_order2_supported"]
+__all__ = ["ORDER2", "evaluate_order2", "check_order2_supported", "moment_values"]
 
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -153,6 +153,25 @@ def _assemble(plan, values, K, sqrt):
     return out
 
 
+def moment_values(activation, K, moments):
+    """float64 values of GaussianMoment symbols at the kernel values K (array):
+    K-derivatives up to 2 by :func:`fwtheory.gauss.expect_monomials`, higher ones by
+    the Hermite identity of the module docstring. Returns a list of arrays."""
+    from .gauss import expect_monomials
+
+    K = np.asarray(K, dtype=float)
+    requests, plan = _requests(moments)
+    vals = [None] * len(requests)
+    for dk in range(_NATIVE_DK + 1):
+        idx = [i for i, r in enumerate(requests) if r[1] == dk]
+        if idx:
+            got = expect_monomials(activation, K, [requests[i][0] for i in idx], dk)
+            for j, i in enumerate(idx):
+                vals[i] = np.asarray(got[j], dtype=float)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        return _assemble(plan, vals, K, np.sqrt)
+
+
 def evaluate_order2(network, q0, K, G1, V, precision="float64", dps=30):
     """(G2, V1, U6) at layers 1..L from the order-1 arrays K, G1, V (length L).
 
@@ -162,7 +181,6 @@ def evaluate_order2(network, q0, K, G1, V, precision="float64", dps=30):
     from .errors import NumericalError
 
     comp = _compile2(network.ensemble, "mpmath" if precision == "mpmath" else "numpy")
-    requests, plan = _requests(comp.moments)
     act, L = network.activation, len(K)
     raw = (network.C_b, network.C_W, network.lambda_b, network.lambda_W)
     if precision == "mpmath":
@@ -170,6 +188,7 @@ def evaluate_order2(network, q0, K, G1, V, precision="float64", dps=30):
 
         from .gauss_mp import expect_moments_mp
 
+        requests, plan = _requests(comp.moments)
         with mpmath.workdps(dps):
             params = tuple(mpmath.mpf(p) for p in raw)
             X = [list(comp.initial[network.first_layer](mpmath.mpf(q0), *params))]
@@ -181,22 +200,13 @@ def evaluate_order2(network, q0, K, G1, V, precision="float64", dps=30):
                 if not all(mpmath.isfinite(v) for v in X[-1]):
                     raise NumericalError(f"order-2 correlators non-finite at layer {layer + 2} (mpmath)")
         return {k: [row[i] for row in X] for i, k in enumerate(ORDER2)}
-    from .gauss import expect_monomials
-
     K, G1, V = (np.asarray(a, dtype=float) for a in (K, G1, V))
     params = tuple(np.float64(p) for p in raw)
-    vals = [None] * len(requests)
-    for dk in (0, 1, 2):
-        idx = [i for i, r in enumerate(requests) if r[1] == dk]
-        if idx:
-            try:
-                got = expect_monomials(act, K, [requests[i][0] for i in idx], dk)
-            except NumericalError as exc:
-                raise NumericalError(f"order-2 Gaussian moments at layers 1..{L}: {exc}") from exc
-            for j, i in enumerate(idx):
-                vals[i] = np.asarray(got[j], dtype=float)
+    try:
+        moms = moment_values(act, K, comp.moments)
+    except NumericalError as exc:
+        raise NumericalError(f"order-2 Gaussian moments at layers 1..{L}: {exc}") from exc
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        moms = _assemble(plan, vals, K, np.sqrt)
         c, M = comp.affine(K, G1, V, *moms, *params)
         c = np.stack([np.broadcast_to(np.asarray(x, dtype=float), (L,)) for x in c], axis=-1)
         M = np.stack([np.stack([np.broadcast_to(np.asarray(x, dtype=float), (L,)) for x in row], -1)
