@@ -12,7 +12,7 @@ c0 + c1/n and the model fit_widths chooses are reported too.
 Usage::
 
     python validation/descendants_width_fit.py [--samples 40000 20000 10000] [--seed 11]
-                                               [--out FILE.json]
+                                               [--configs 0 1 2 3] [--out FILE.json]
 
 Prints one line per (configuration, quantity, layer) and a PASS/FAIL summary;
 exit status 0 on PASS. Cost: ~7 min single-threaded (benchmarks/README.md has
@@ -63,11 +63,13 @@ def main(argv=None):
     ap.add_argument("--samples", type=int, nargs=3, default=[40000, 20000, 10000])
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--depth", type=int, default=6)
+    ap.add_argument("--configs", type=int, nargs="+", default=list(range(len(CONFIGS))),
+                    help="indices into CONFIGS to run (default: all four)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     start = time.monotonic()
     record, worst, failures = [], 0.0, []
-    for act, C_W, ens in CONFIGS:
+    for act, C_W, ens in [CONFIGS[i] for i in args.configs]:
         res = run_config(act, C_W, ens, args.samples, args.seed, args.depth)
         print(f"== {act} C_W={C_W:g} {ens}; n = {list(WIDTHS)}, networks {args.samples}", flush=True)
         for k, r in res.items():

@@ -119,7 +119,12 @@ def run(args):
 
     total = args.samples * (len(set(widths)) if widths else 1)
     if args.preactivations:
+        from ..errors import ParameterError
         from ..mc import simulate_preactivations
+
+        if args.descendants:
+            raise ParameterError("descendants", "cannot be combined with --preactivations (that run "
+                                                "propagates no NTK); run them separately")
 
         with ProgressBar(total, label="simulate (preactivations)", delay=2.0) as bar:
             sim = simulate_preactivations(net, samples=args.samples, seed=args.seed, widths=widths,
