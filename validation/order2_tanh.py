@@ -1,7 +1,7 @@
 """Acceptance run: the 1/n^2 terms of predict(order=2) resolved by simulation.
 
 tanh, Gaussian weights, critical (C_b = 0, C_W = 1), q0 = 1, width n = 32,
-layers 1..12: ``simulate_preactivations`` (default 10^6 networks per seed) against
+layers 1..12: ``simulate_preactivations`` (default 4 x 10^6 networks per seed) against
 ``predict(order=2)``, via ``compare``. Reports, per seed, chi^2 over the 12 layers
 of ((measured - theory)/SE)^2 for E[z^2] (theory K + G1/n, and K + G1/n + G2/n^2)
 and for V = n Cov(z_i^2, z_k^2) (theory V, and V + V1/n), their ratio, and the
@@ -10,9 +10,9 @@ Criterion (issue 13): ratio >= 5 for both.
 
 Usage::
 
-    python validation/order2_tanh.py [--samples 1000000] [--seeds 0 1 2 3 4] [--out FILE.json]
+    python validation/order2_tanh.py [--samples 4000000] [--seeds 0 1 2 3] [--out FILE.json]
 
-~35 s per seed single-threaded; recorded output in docs/order2.md.
+~35 s per 10^6 networks single-threaded on an idle core; recorded output in docs/order2.md.
 """
 
 import argparse
@@ -27,7 +27,7 @@ from fwtheory.mc import simulate_preactivations
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--samples", type=int, default=1_000_000)
+    ap.add_argument("--samples", type=int, default=4_000_000)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--width", type=int, default=32)
     ap.add_argument("--depth", type=int, default=12)
