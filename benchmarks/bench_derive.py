@@ -63,7 +63,9 @@ def main(argv=None):
         print(f"cold derive, {label}, gaussian + orthogonal ({runs[0]['count']} recursions): "
               f"import {statistics.median(r['import'] for r in runs):.2f} s + derive "
               f"{statistics.median(r['derive'] for r in runs):.2f} s = {med:.2f} s wall{spread}, "
-              f"{cpu:.2f} s CPU (target < {TARGETS[order]:g} s); load average "
+              f"{cpu:.2f} s CPU (import {statistics.median(r['cpu_import'] for r in runs):.2f} + derive "
+              f"{statistics.median(r['cpu_derive'] for r in runs):.2f}; target < {TARGETS[order]:g} s); "
+              f"load average "
               f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
 
