@@ -170,3 +170,15 @@ def test_order2_terms_resolved_scaled_down():
     c, chi2 = order2_chi2(samples=600_000, seed=0, width=16, depth=12)
     for key, (first, second) in chi2.items():
         assert first >= 5 * second, (key, first, second)
+
+
+def test_builtin_activation_never_imports_sympy():
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.path[:0] = sys.argv[1:]\n"
+            "from fwtheory import Network\n"
+            "from fwtheory.mc import simulate_preactivations\n"
+            "simulate_preactivations(Network('gelu', depth=3, width=6, ensemble='orthogonal'), 20, 0)\n"
+            "assert 'sympy' not in sys.modules, 'sympy was imported'\n")
+    subprocess.run([sys.executable, "-c", code] + sys.path, check=True)
