@@ -135,7 +135,7 @@ class Prediction:
         series truncated after 1/n^order (``order=2`` needs ``predict(order=2)``:
         E[z^2] = K + G1/n + G2/n^2, Cov(z_i^2, z_k^2) = V/n + V1/n^2,
         kappa(z_i^2, z_j^2, z_k^2) = U6/n^2; the NTK entries stay at 1/n)."""
-        if order not in (1, 2) or (order == 2 and "G2" not in self.values):
+        if isinstance(order, bool) or order not in (1, 2) or (order == 2 and "G2" not in self.values):
             raise ParameterError("order", f"must be 1 or 2 (2 needs predict(..., order=2)), got {order!r}")
         n = np.full(len(self.layers), float(width or self.network.width))
         if width is None:
