@@ -35,6 +35,7 @@ _LAZY = {
     "kstar0_asymptotics": ".asymptotics",
     "simulate": ".mc",
     "simulate_descendants": ".mc",
+    "simulate_preactivations": ".mc",
     "compare": ".comparison",
     "Comparison": ".comparison",
     "saturation": ".depth_saturation",
