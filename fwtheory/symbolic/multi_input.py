@@ -1,0 +1,599 @@
+r"""Several inputs: the O(1/n) recursions with sample indices (PDLT arXiv:2106.10165 Ch. 4, 8).
+
+Every field carries a sample (input) label, z_{i;alpha}, Hhat_{ik;alpha beta}. The
+derivation is the single-input one of :mod:`.derivation` with that label carried
+along (docs/derivation.md, "Several inputs"):
+
+1. the chain rule (:func:`.chain_rule.expand_field` with ``samples``) gives the
+   forward equations; a layer-l site is now a product of sigma^(d)(z_{j;alpha})
+   over several samples at one neuron j;
+2. Wick / Weingarten averages and the neuron-coincidence split are unchanged
+   (the weights do not see sample labels);
+3. the layer-l effective theory is the cumulant expansion of
+   :mod:`.cumulants` with one derivation per sample pair,
+
+       E[prod_a f_a] = exp( sum_{mu nu} eps G1_{mu nu} D^{mu nu}
+                            + (1/2) sum_{(mu nu)(rho lam)} eps V_{(mu nu)(rho lam)} D^{mu nu} D^{rho lam} )
+                       prod_a <f_a>_K,
+
+   sums over *ordered* sample pairs, D^{mu nu} = sum_a d/dK_{mu nu} on site a
+   (K_{mu nu} and K_{nu mu} counted separately), and by Price's theorem
+   d<f>_K/dK_{mu nu} = (1/2) <d_mu d_nu f>_K, so every derivative becomes a
+   Gaussian expectation of derivatives of sigma (:class:`SampleMoment`);
+4. the NTK rules of :mod:`.effective` with sample indices,
+
+       E[Hhat_{ab;al be}]                 = delta_ab (Theta_{al be} + eps Theta1_{al be})
+       kappa(dH_{ab;al be}, z_{c;ga}, z_{d;de}) = eps (delta_ab delta_cd D_{al be ga de}
+                                             + delta_ac delta_bd F_{al be ga de} + delta_ad delta_bc F_{al be de ga})
+       kappa(dH_{ab;al be}, dH_{cd;ga de})  = eps (delta_ab delta_cd A_{al be ga de}
+                                             + delta_ac delta_bd B_{al be ga de} + delta_ad delta_bc B_{al be de ga})
+
+   with E[dH prod f] = (1/2) sum_{x y} kappa(dH, z_x, z_y) <d_x d_y prod f> (x, y = (neuron, sample)).
+
+The derivation runs once per correlator with *distinct generic* sample labels
+0, 1, 2, 3 (a pair of labels that later take the same value is the degenerate
+Gaussian z_0 = z_1, so substituting labels is exact); :meth:`MultiRecursion.entry`
+substitutes the actual inputs. Definitions (neurons i != k, docs/derivation.md):
+
+    E[z_{i;a} z_{i;b}]                                   = K_{ab} + G1_{ab}/n
+    Cov(z_{i;a} z_{i;b}, z_{k;c} z_{k;d})                = V_{abcd}/n
+    E[Hhat_{ii;ab}]                                      = Theta_{ab} + Theta1_{ab}/n
+    Cov(Hhat_{ii;ab}, z_{k;c} z_{k;d})                   = D_{abcd}/n
+    E[Hhat_{ik;ab} z_{i;c} z_{k;d}]                      = F_{abcd}/n
+    Cov(Hhat_{ii;ab}, Hhat_{kk;cd})                      = A_{abcd}/n
+    E[Hhat_{ik;ab} Hhat_{ik;cd}]                         = B_{abcd}/n
+
+For one input (all labels 0) these are the definitions of :mod:`fwtheory.quantities`.
+"""
+
+__all__ = ["MULTI_NAMES", "SYMMETRIES", "InputTensor", "SampleMoment", "tensor", "sample_moment",
+           "sample_moments_in", "derive_multi", "MultiRecursion", "expectation_multi",
+           "single_moment_as_samples", "relabel", "canonical_index", "GRAM"]
+
+import itertools
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from math import factorial
+from types import MappingProxyType
+
+import sympy
+
+from ..errors import ParameterError
+from .chain_rule import FieldTerm, expand_field
+from .cumulants import EPS, PairCumulant, _leibniz, variance_operator_series
+from .derivation import (_average_bias, _eps_series, _falling, _Fresh, _joint_cumulant, _set_partitions,
+                         _UnionFind, truncate)
+from .ensembles import get_ensemble, n
+from .symbols import C_W, C_b, lambda_W, lambda_b
+
+# ------------------------------------------------------------------ symmetries
+def _pair(idx):
+    return [tuple(sorted(idx))]
+
+
+def _pair_of_pairs(idx):
+    a, b, c, d = idx
+    p, q = tuple(sorted((a, b))), tuple(sorted((c, d)))
+    return [p + q, q + p]
+
+
+def _two_pairs(idx):
+    a, b, c, d = idx
+    return [tuple(sorted((a, b))) + tuple(sorted((c, d)))]
+
+
+def _f_sym(idx):
+    a, b, c, d = idx
+    return [(a, b, c, d), (b, a, d, c)]
+
+
+def _b_sym(idx):
+    a, b, c, d = idx
+    return [(a, b, c, d), (c, d, a, b), (b, a, d, c), (d, c, b, a)]
+
+
+#: name -> the images of an index tuple under the correlator's index symmetries
+#: (from its definition: K, Theta symmetric; V, A symmetric within and between
+#: the pairs; D within the pairs; F_{abcd} = F_{badc} (swap the neurons i, k);
+#: B_{abcd} = B_{cdab} = B_{badc}). The canonical index is the smallest image.
+SYMMETRIES = {
+    "K": _pair, "G1": _pair, "Theta": _pair, "Theta1": _pair, "G": _pair,
+    "V": _pair_of_pairs, "A": _pair_of_pairs, "D": _two_pairs, "F": _f_sym, "B": _b_sym,
+}
+RANK = {"K": 2, "G1": 2, "Theta": 2, "Theta1": 2, "G": 2, "V": 4, "A": 4, "D": 4, "F": 4, "B": 4}
+MULTI_NAMES = ("K", "G1", "V", "Theta", "Theta1", "D", "F", "A", "B")
+
+
+def canonical_index(name, idx):
+    """Smallest image of ``idx`` under the index symmetries of ``name``."""
+    return min(SYMMETRIES[name](tuple(int(i) for i in idx)))
+
+
+class InputTensor(sympy.Symbol):
+    """One component X_{a b ...} of a multi-input correlator (or of the Gram
+    matrix ``G``) as a sympy symbol, indices in canonical order: name ``V[0,1,2,3]``."""
+
+    def __new__(cls, name, **_assumptions):
+        return super().__new__(cls, name, real=True)
+
+    def __getnewargs__(self):
+        return (self.name,)
+
+    @property
+    def base(self):
+        return self.name.split("[")[0]
+
+    @property
+    def indices(self):
+        return tuple(int(i) for i in self.name.split("[")[1][:-1].split(","))
+
+    def _latex(self, printer):
+        base = {"Theta": r"\Theta", "Theta1": r"\Theta^{\{1\}}", "G1": r"G^{\{1\}}"}.get(self.base, self.base)
+        return r"%s_{%s}" % (base, "".join(str(i + 1) for i in self.indices))
+
+
+def tensor(name, idx):
+    """The canonical :class:`InputTensor` of correlator ``name`` at sample indices ``idx``."""
+    idx = canonical_index(name, idx)
+    return InputTensor("%s[%s]" % (name, ",".join(str(i) for i in idx)))
+
+
+#: the input Gram matrix G_ab = x_a . x_b / n0 (first-layer values)
+def GRAM(a, b):
+    return tensor("G", (a, b))
+
+
+_FACTOR_TEXT = {-1: "z", 0: "s", 1: "t", 2: "u", 3: "v"}
+_FACTOR_LATEX = {-1: "z", 0: r"\sigma", 1: r"\sigma'", 2: r"\sigma''", 3: r"\sigma'''"}
+
+
+class SampleMoment(sympy.Symbol):
+    """E[prod_k sigma^(d_k)(z_{a_k})] over the centred Gaussian with covariance
+    K_{ab} (d = -1 is the field z_a itself): the multi-input analogue of
+    :class:`~fwtheory.symbolic.symbols.GaussianMoment`. ``factors`` is the sorted
+    tuple of (sample a, derivative order d); name ``E[0:0,1:2]`` = <sigma(z_0) sigma''(z_1)>."""
+
+    def __new__(cls, factors, **_assumptions):
+        if isinstance(factors, str):
+            name = factors
+        else:
+            name = "E[%s]" % ",".join("%d:%d" % f for f in sorted(factors))
+        return super().__new__(cls, name, real=True)
+
+    def __getnewargs__(self):
+        return (self.name,)
+
+    @property
+    def factors(self):
+        body = self.name[2:-1]
+        return tuple(tuple(int(x) for x in f.split(":")) for f in body.split(",")) if body else ()
+
+    def _text(self, table, latex):
+        parts = []
+        for (a, d), grp in itertools.groupby(self.factors):
+            p = len(list(grp))
+            base = table.get(d, r"\sigma^{(%d)}" % d if latex else "s%d" % d)
+            sub = ("%s_{%d}" % (base, a + 1)) if latex else ("%s%d" % (base, a))
+            parts.append(sub if p == 1 else (("%s^{%d}" if latex else "%s^%d") % (sub, p)))
+        return " ".join(parts)
+
+    def _sympystr(self, printer):
+        return "<%s>" % self._text(_FACTOR_TEXT, False)
+
+    def _latex(self, printer):
+        return r"\langle %s \rangle_{K}" % self._text(_FACTOR_LATEX, True)
+
+    def _pretty(self, printer):
+        from sympy.printing.pretty.stringpict import prettyForm
+
+        return prettyForm(self._sympystr(printer))
+
+
+def sample_moment(factors):
+    """SampleMoment of ``factors`` ((sample, d) pairs); 1 for the empty product."""
+    factors = tuple(sorted(factors))
+    return SampleMoment(factors) if factors else sympy.Integer(1)
+
+
+def sample_moments_in(expr):
+    return sorted(expr.atoms(SampleMoment), key=lambda m: m.name)
+
+
+# ------------------------------------------------------------------ Price's theorem
+def _differentiate(poly, label):
+    """d/dz_label of a polynomial {sorted factor tuple: coefficient} of factors
+    sigma^(d)(z_a) (d >= 0) and z_a (d = -1)."""
+    out = {}
+    for factors, c in poly.items():
+        for idx, (a, d) in enumerate(factors):
+            if a != label:
+                continue
+            rest = factors[:idx] + factors[idx + 1:]
+            new = rest if d == -1 else tuple(sorted(rest + ((a, d + 1),)))
+            out[new] = out.get(new, 0) + c
+    return {k: v for k, v in out.items() if v != 0}
+
+
+@lru_cache(maxsize=None)
+def site_moment(site, pairs):
+    """prod_{(mu nu) in pairs} d/dK_{mu nu} <f>_K for the site functional f =
+    prod of ``site`` factors, by Price's theorem: 2^{-r} <d_mu1 d_nu1 ... f>_K."""
+    poly = {tuple(sorted(site)): sympy.Integer(1)}
+    for mu, nu in pairs:
+        poly = _differentiate(_differentiate(poly, mu), nu)
+    scale = sympy.Rational(1, 2 ** len(pairs))
+    return sympy.expand(scale * sum((c * sample_moment(f) for f, c in poly.items()), sympy.Integer(0)))
+
+
+@lru_cache(maxsize=None)
+def _first_derivative(site, labels):
+    """<d_{l1} d_{l2} ... f>_K (no factor 1/2: plain z-derivatives)."""
+    poly = {tuple(sorted(site)): sympy.Integer(1)}
+    for lab in labels:
+        poly = _differentiate(poly, lab)
+    return sum((c * sample_moment(f) for f, c in poly.items()), sympy.Integer(0))
+
+
+def single_moment_as_samples(moment, label=0):
+    """A single-input :class:`GaussianMoment` d^k/dK^k <s^a t^b u^c v^e z^d>_K as
+    :class:`SampleMoment` symbols at one sample: Price's theorem d/dK <f> = (1/2) <f''>,
+    then every z removed by Stein's lemma <z h>_K = K <h'>_K. The single-input
+    recursions map to the m = 1 entries of the multi-input ones under this map."""
+    from .symbols import CORRELATOR_SYMBOLS
+
+    a, b, c, e, d = moment.powers
+    factors = (((label, 0),) * a + ((label, 1),) * b + ((label, 2),) * c + ((label, 3),) * e
+               + ((label, -1),) * d)
+    poly = {tuple(sorted(factors)): sympy.Rational(1, 2 ** moment.dk)}
+    for _ in range(2 * moment.dk):
+        poly = _differentiate(poly, label)
+    K = CORRELATOR_SYMBOLS["K"]
+    out = sympy.Integer(0)
+    while poly:
+        nxt = {}
+        for f, coef in poly.items():
+            z = [i for i, (_, dd) in enumerate(f) if dd == -1]
+            if not z:
+                out += coef * sample_moment(f)
+                continue
+            rest = f[:z[0]] + f[z[0] + 1:]
+            for g, c2 in _differentiate({rest: sympy.Integer(1)}, label).items():
+                nxt[g] = nxt.get(g, 0) + coef * c2 * K
+        poly = {k: v for k, v in nxt.items() if v != 0}
+    return sympy.expand(out)
+
+
+# ------------------------------------------------------------------ cumulant expansion
+def _ordered_weight(p):
+    return 1 if p[0] == p[1] else 2
+
+
+@lru_cache(maxsize=None)
+def _cumulant_table(labels):
+    """The layer-l cumulants as :class:`PairCumulant` tensors over the sample
+    pairs of ``labels`` (eps^1 terms only: G1 and V; rank 1 without K)."""
+    pairs = [p for p in itertools.combinations_with_replacement(labels, 2)]
+    g1 = tuple((((p,), _ordered_weight(p) * tensor("G1", p))) for p in pairs)
+    v = []
+    for p, q in itertools.combinations_with_replacement(pairs, 2):
+        w = _ordered_weight(p) * _ordered_weight(q) * (1 if p == q else 2)
+        v.append(((p, q), w * tensor("V", p + q)))
+    return (PairCumulant(1, ((1, g1),)), PairCumulant(2, ((1, tuple(v)),)))
+
+
+def _labels_of(sites):
+    return tuple(sorted({a for s in sites for a, _ in s}))
+
+
+@lru_cache(maxsize=None)
+def product_expectation_multi(sites, order=1):
+    """E[prod_a f_a(z_{a;.})] at distinct neurons a of layer l, to eps^order
+    (order 0 or 1); ``sites`` a tuple of factor tuples ((sample, d), ...)."""
+    series = variance_operator_series(order, _cumulant_table(_labels_of(sites)))
+    total = sympy.Integer(0)
+    for (k, mono), c in series.items():
+        total += EPS**k * c * _leibniz(sites, mono, site_moment)
+    return sympy.expand(total)
+
+
+def _mean(sites, skip=()):
+    out = sympy.Integer(1)
+    for idx, s in enumerate(sites):
+        if idx not in skip:
+            out *= site_moment(s, ())
+    return out
+
+
+def _one_fluctuation(sites, blocks, samples):
+    """E[dH_{ab;al be} prod f] / eps."""
+    (a, b), (al, be) = blocks, samples
+    out = sympy.Integer(0)
+    if a == b:
+        for c, site in enumerate(sites):
+            labs = _labels_of((site,))
+            rest = _mean(sites, {c})
+            for ga in labs:
+                for de in labs:
+                    coef = tensor("D", (al, be, ga, de))
+                    if c == a:
+                        coef += tensor("F", (al, be, ga, de)) + tensor("F", (al, be, de, ga))
+                    out += coef * site_moment(site, ((ga, de),)) * rest
+        return out
+    rest = _mean(sites, {a, b})
+    for ga in _labels_of((sites[a],)):
+        for de in _labels_of((sites[b],)):
+            out += (tensor("F", (al, be, ga, de)) * _first_derivative(sites[a], (ga,))
+                    * _first_derivative(sites[b], (de,)) * rest)
+    return out
+
+
+def _two_fluctuations(sites, h1, h2):
+    (a, b), (al, be) = h1
+    (c, d), (ga, de) = h2
+    kappa = sympy.Integer(0)
+    if a == b and c == d:
+        kappa += tensor("A", (al, be, ga, de))
+    if a == c and b == d:
+        kappa += tensor("B", (al, be, ga, de))
+    if a == d and b == c:
+        kappa += tensor("B", (al, be, de, ga))
+    return kappa * _mean(sites)
+
+
+def layer_expectation_multi(sites, objects, order):
+    """E[prod_a f_a prod_h Hhat_h] at layer l to eps^order; ``objects`` a list of
+    ("H", (block a, block b), (sample al, sample be))."""
+    if not objects:
+        return product_expectation_multi(tuple(sorted(sites)), order)
+    kinds = sorted({kind for kind, _, _ in objects if kind != "H"})
+    if kinds:
+        raise ParameterError("name", f"the NTK descendants ({', '.join(kinds)}) are not derived for "
+                                     "several inputs; only K, G1, V, Theta, Theta1, D, F, A, B")
+    hs = [(blk, smp) for _, blk, smp in objects]
+    total = sympy.Integer(0)
+    for r in range(0, min(len(hs), 2 if order >= 1 else 0) + 1):
+        for fluct in itertools.combinations(range(len(hs)), r):
+            rest = [hs[h] for h in range(len(hs)) if h not in fluct]
+            if not all(blk[0] == blk[1] for blk, _ in rest):
+                continue  # an off-diagonal NTK entry has zero mean
+            prefactor = sympy.Integer(1)
+            for _, smp in rest:
+                prefactor *= tensor("Theta", smp) + (EPS * tensor("Theta1", smp) if order >= 1 else 0)
+            if r == 0:
+                value = product_expectation_multi(tuple(sites), order)
+            elif r == 1:
+                value = EPS * _one_fluctuation(sites, *hs[fluct[0]])
+            else:
+                value = EPS * _two_fluctuations(sites, hs[fluct[0]], hs[fluct[1]])
+            total += prefactor * value
+    return truncate(sympy.expand(total), order)
+
+
+# ------------------------------------------------------------------ averaging
+def _average_weights(term, ensemble):
+    """As :func:`.derivation._average_weights`, for site keys (dummy, sample)."""
+    bias = _average_bias(term)
+    if bias is None:
+        return
+    rows = [r for r, _ in term.W]
+    cols = [c for _, c in term.W]
+    for coeff, _rows, col_pairs in ensemble.pairings(rows, n, C_W):
+        uf = _UnionFind()
+        for d, _s in term.site:
+            uf.find(d)
+        for a, b in col_pairs:
+            uf.union(cols[a], cols[b])
+        site = {}
+        for (d, s), p in term.site.items():
+            key = (uf.find(d), s)
+            site[key] = tuple(x + y for x, y in zip(site.get(key, (0,) * 5), p))
+        objects = tuple((kind, tuple((uf.find(d), s) for d, s in dums)) for kind, dums in term.objects)
+        yield term.coeff * bias * coeff, site, objects
+
+
+def _factors(sample, powers):
+    s, t, u, v, z = powers
+    return ((sample, 0),) * s + ((sample, 1),) * t + ((sample, 2),) * u + ((sample, 3),) * v + ((sample, -1),) * z
+
+
+def _input_sum(samples):
+    """sum_j prod_{a in samples} x_{j;a} over the input: n, or n G_ab."""
+    if not samples:
+        return n
+    if len(samples) == 2:
+        return n * GRAM(*samples)
+    return sympy.Symbol("S[%s]" % ",".join(map(str, sorted(samples))))  # never arises (visible if it did)
+
+
+def _split_fields(fields):
+    for kind, *rest in fields:
+        k = {"z": 1, "H": 2}.get(kind)
+        if k is None:
+            raise ParameterError("name", f"field {kind!r} is not derived for several inputs")
+        yield kind, tuple(rest[:k]), tuple(rest[k:])
+
+
+def expectation_multi(fields, ensemble, first_layer=False, order=1):
+    """E[prod fields] at layer l+1 with sample labels, a polynomial in EPS up
+    to ``order`` (0 or 1); fields like ("z", "i", 0), ("H", "i", "k", 0, 1)."""
+    fields = tuple(tuple(f) for f in fields)
+    return _expectation(fields, get_ensemble(ensemble).name, first_layer, order)
+
+
+@lru_cache(maxsize=None)
+def _expectation(fields, ensemble_name, first_layer, order):
+    ensemble = get_ensemble(ensemble_name)
+    fresh = _Fresh()
+    products = [FieldTerm(sympy.Integer(1))]
+    for kind, labels, samples in _split_fields(fields):
+        options = expand_field(kind, labels, fresh, first_layer=first_layer, n=n, samples=samples)
+        products = [a * b for a in products for b in options]
+    total = sympy.Integer(0)
+    for term in products:
+        for coeff, site, objects in _average_weights(term, ensemble):
+            sym, nfac = coeff.as_independent(n, as_Add=False)
+            neurons = sorted({d for d, _ in site} | {d for _, dums in objects for d, _ in dums})
+            if first_layer:
+                value = nfac
+                for j in neurons:
+                    samples = [s for (d, s), p in site.items() if d == j for _ in range(p[4])]
+                    value *= _input_sum(samples)
+                total += sym * sympy.cancel(value)
+                continue
+            for blocks in _set_partitions(neurons):
+                block_of = {d: idx for idx, blk in enumerate(blocks) for d in blk}
+                sites = [() for _ in blocks]
+                for (d, s), p in site.items():
+                    sites[block_of[d]] = sites[block_of[d]] + _factors(s, p)
+                sites = [tuple(sorted(x)) for x in sites]
+                objs = [(kind, tuple(block_of[d] for d, _ in dums), tuple(s for _, s in dums))
+                        for kind, dums in objects]
+                scalar = _eps_series(sympy.cancel(nfac * _falling(len(blocks))), order)
+                total += sym * scalar * layer_expectation_multi(sites, objs, order)
+    if first_layer:
+        return sympy.factor(sympy.together(total))
+    return truncate(sympy.expand(total), order)
+
+
+# ------------------------------------------------------------------ targets
+def _z(neuron, a):
+    return ("z", neuron, a)
+
+
+def _h(i, k, a, b):
+    return ("H", i, k, a, b)
+
+
+#: name -> (groups of fields with generic sample labels 0..r-1, order in 1/n);
+#: the correlator is the eps^order coefficient of the joint cumulant of the
+#: groups (as :data:`.derivation.TARGETS`). A new correlator is a new entry.
+MULTI_TARGETS = {
+    "K": (((_z("i", 0), _z("i", 1)),), 0),
+    "G1": (((_z("i", 0), _z("i", 1)),), 1),
+    "V": (((_z("i", 0), _z("i", 1)), (_z("k", 2), _z("k", 3))), 1),
+    "Theta": (((_h("i", "i", 0, 1),),), 0),
+    "Theta1": (((_h("i", "i", 0, 1),),), 1),
+    "D": (((_h("i", "i", 0, 1),), (_z("k", 2), _z("k", 3))), 1),
+    "F": (((_h("i", "k", 0, 1), _z("i", 2), _z("k", 3)),), 1),
+    "A": (((_h("i", "i", 0, 1),), (_h("k", "k", 2, 3))), 1),
+    "B": (((_h("i", "k", 0, 1), _h("i", "k", 2, 3)),), 1),
+}
+MULTI_TARGETS["A"] = (((_h("i", "i", 0, 1),), (_h("k", "k", 2, 3),)), 1)
+
+
+def relabel(expr, mapping):
+    """Substitute sample labels (``mapping``: generic label -> input) in every
+    :class:`InputTensor` and :class:`SampleMoment` of ``expr``, canonicalizing."""
+    rep = {}
+    for t in expr.atoms(InputTensor):
+        rep[t] = tensor(t.base, tuple(mapping[i] for i in t.indices))
+    for m in expr.atoms(SampleMoment):
+        rep[m] = sample_moment(tuple((mapping[a], d) for a, d in m.factors))
+    return expr.xreplace(rep)
+
+
+def _tidy(expr):
+    return sympy.expand(expr)
+
+
+@dataclass(frozen=True)
+class MultiRecursion:
+    """The derived layer-to-layer recursion of one multi-input correlator.
+
+    ``expr`` is the layer-(l+1) component at the generic sample indices
+    ``indices`` (0, 1 for K; 0, 1, 2, 3 for V, ...) in terms of layer-l
+    components (:class:`InputTensor`, e.g. ``V[0,1,2,3]``), the parameters and
+    Gaussian expectations :class:`SampleMoment` over N(0, K^(l)). ``initial``:
+    first-layer ensemble -> layer-1 value in the Gram matrix ``G[a,b]``.
+    :meth:`entry` gives the recursion of one component for actual inputs.
+    """
+
+    name: str
+    ensemble: str
+    inputs: int
+    indices: tuple
+    expr: sympy.Expr
+    initial: Mapping
+    initial_exact: Mapping
+    order: int = 1
+
+    def __post_init__(self):
+        for f in ("initial", "initial_exact"):
+            object.__setattr__(self, f, MappingProxyType(dict(getattr(self, f))))
+
+    def _check_index(self, idx):
+        idx = tuple(idx)
+        if len(idx) != len(self.indices) or not all(isinstance(i, int) and 0 <= i < self.inputs for i in idx):
+            raise ParameterError("indices", f"{self.name} takes {len(self.indices)} sample indices in "
+                                            f"0..{self.inputs - 1}, got {idx!r}")
+        return idx
+
+    def entry(self, *idx):
+        """The recursion of component ``name[idx]`` (inputs 0..m-1)."""
+        idx = self._check_index(idx)
+        return relabel(self.expr, dict(zip(self.indices, idx)))
+
+    def initial_entry(self, first, *idx):
+        idx = self._check_index(idx)
+        return relabel(self.initial[first], dict(zip(self.indices, idx)))
+
+    def components(self):
+        """The canonical index tuples of this correlator for ``inputs`` inputs."""
+        all_idx = itertools.product(range(self.inputs), repeat=len(self.indices))
+        return sorted({canonical_index(self.name, i) for i in all_idx})
+
+    def __str__(self):
+        idx = ",".join(str(i) for i in self.indices)
+        return f"{self.name}[{idx}]^(l+1) = {sympy.sstr(self.expr)}"
+
+    def __repr__(self):
+        return (f"MultiRecursion(name={self.name!r}, ensemble={self.ensemble!r}, inputs={self.inputs}, "
+                f"indices={self.indices}, terms={len(sympy.Add.make_args(self.expr))})")
+
+    def latex(self):
+        lhs = tensor(self.name, self.indices)
+        return r"%s^{(\ell+1)} = %s" % (sympy.latex(lhs), sympy.latex(self.expr))
+
+
+def _coefficient(groups, order, ensemble):
+    joint = _joint_cumulant(groups, lambda fields: expectation_multi(fields, ensemble, order=order))
+    joint = truncate(sympy.expand(joint), order)
+    return sympy.expand(joint).coeff(EPS, order)
+
+
+def _first_layer_value(groups, order, ensemble):
+    joint = _joint_cumulant(groups, lambda f: expectation_multi(f, ensemble, first_layer=True))
+    joint = sympy.factor(sympy.together(joint))
+    for _ in range(order):
+        joint = sympy.factor(sympy.together(n * (joint - sympy.limit(joint, n, sympy.oo))))
+    return joint
+
+
+@lru_cache(maxsize=None)
+def _derive_generic(name, ens):
+    groups, order = MULTI_TARGETS[name]
+    expr = _tidy(_coefficient(groups, order, ens))
+    initial, exact = {}, {}
+    for first in ("gaussian", "orthogonal"):
+        exact[first] = _first_layer_value(groups, order, first)
+        initial[first] = sympy.factor(sympy.limit(exact[first], n, sympy.oo))
+    return expr, initial, exact, order, RANK[name]
+
+
+def derive_multi(name, ensemble="gaussian", inputs=2):
+    """The multi-input recursion of ``name`` (one of :data:`MULTI_NAMES`) for
+    ``inputs`` >= 1 inputs: a :class:`MultiRecursion`."""
+    if name not in MULTI_TARGETS:
+        raise ParameterError("name", f"for inputs > 1 must be one of {', '.join(MULTI_NAMES)}, got "
+                                     f"{name!r} (the NTK descendants P..U and the order-1/n^2 "
+                                     "correlators are derived for one input only)")
+    ens = get_ensemble(ensemble).name
+    expr, initial, exact, order, rank = _cached(name, ens)
+    return MultiRecursion(name, ens, int(inputs), tuple(range(rank)), expr, initial, exact, order)
+
+
+def _cached(name, ens):
+    from ._disk_cache import cached
+
+    return cached(("multi", name, ens), lambda: _derive_generic(name, ens))
