@@ -173,7 +173,7 @@ class SampleMoment(sympy.Symbol):
         parts = []
         for (a, d), grp in itertools.groupby(self.factors):
             p = len(list(grp))
-            base = table.get(d, r"\sigma^{(%d)}" % d if latex else "s%d" % d)
+            base = table.get(d, r"\sigma^{(%d)}" % d if latex else "s(%d)" % d)
             sub = ("%s_{%d}" % (base, a + 1)) if latex else ("%s%d" % (base, a))
             parts.append(sub if p == 1 else (("%s^{%d}" if latex else "%s^%d") % (sub, p)))
         return " ".join(parts)
@@ -551,9 +551,20 @@ class MultiRecursion:
         return (f"MultiRecursion(name={self.name!r}, ensemble={self.ensemble!r}, inputs={self.inputs}, "
                 f"indices={self.indices}, terms={len(sympy.Add.make_args(self.expr))})")
 
+    @property
+    def dependencies(self):
+        """Layer-l correlators the recursion uses (K whenever a Gaussian expectation occurs)."""
+        bases = {t.base for t in self.expr.atoms(InputTensor)}
+        if self.expr.atoms(SampleMoment):
+            bases.add("K")
+        return tuple(k for k in MULTI_NAMES if k in bases)
+
     def latex(self):
-        lhs = tensor(self.name, self.indices)
-        return r"%s^{(\ell+1)} = %s" % (sympy.latex(lhs), sympy.latex(self.expr))
+        r"""LaTeX: ``X_{12..}^{(\ell+1)} = ...`` (sample indices printed from 1)."""
+        return r"%s^{(\ell+1)} = %s" % (sympy.latex(tensor(self.name, self.indices)), self.latex_rhs())
+
+    def latex_rhs(self):
+        return sympy.latex(self.expr)
 
 
 def _coefficient(groups, order, ensemble):
