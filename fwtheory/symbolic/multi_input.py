@@ -608,3 +608,47 @@ def _cached(name, ens):
     from ._disk_cache import cached
 
     return cached(("multi", name, ens), lambda: _derive_generic(name, ens))
+
+
+# ------------------------------------------------------------------ lowering derivative orders
+def inverse_diagonal(a):
+    """The symbol 1/K_aa (used by :func:`lower_derivatives`)."""
+    return sympy.Symbol("Kinv[%d]" % a, positive=True)
+
+
+def lower_derivatives(moment, max_order=3):
+    r"""Rewrite a :class:`SampleMoment` with a factor sigma^(d)(z_al), d > ``max_order``,
+    as moments whose derivative orders are all <= ``max_order``.
+
+    Gaussian integration by parts along z_al: with z_be = (K_{al be}/K_{al al}) z_al + w_be,
+    w independent of z_al,
+
+        E[h'(z_al) F] = E[h(z_al) z_al F] / K_{al al} - sum_be (K_{al be}/K_{al al}) E[h(z_al) d_be F],
+
+    which needs only 1/K_{al al} (so it holds for singular K, e.g. identical inputs).
+    Activations provide sigma^(d) up to d = 3; the multi-input G1 and Theta1 need up to d = 5.
+    Returns a polynomial in SampleMoments, K-entry symbols ``K[a,b]`` and ``Kinv[a]``.
+    """
+    return _lower(moment.factors, max_order)
+
+
+@lru_cache(maxsize=None)
+def _lower(factors, max_order, _stack=()):
+    from .cumulants import DerivationError
+
+    high = [i for i, (_, d) in enumerate(factors) if d > max_order]
+    if not high:
+        return sample_moment(factors)
+    if factors in _stack:
+        raise DerivationError(f"cannot lower the derivative orders of {sample_moment(factors)} below "
+                              f"{max_order + 1}")
+    i = max(high, key=lambda j: factors[j][1])
+    al, d = factors[i]
+    rest = factors[:i] + factors[i + 1:]
+    h = ((al, d - 1),)
+    out = inverse_diagonal(al) * _lower(tuple(sorted(h + ((al, -1),) + rest)), max_order, _stack + (factors,))
+    for be in sorted({b for b, _ in rest}):
+        coef = sympy.Integer(1) if be == al else inverse_diagonal(al) * tensor("K", (al, be))
+        for g, c in _differentiate({tuple(rest): sympy.Integer(1)}, be).items():
+            out -= coef * c * _lower(tuple(sorted(h + g)), max_order, _stack + (factors,))
+    return sympy.expand(out)
