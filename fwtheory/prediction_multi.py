@@ -142,7 +142,7 @@ class _Compiled:
     fluct: _Terms           # X' = ... (state = Theta, x = X)
     initial: dict = field(repr=False)   # first-layer ensemble -> _Terms over G entries
     gram_entries: tuple = ()
-    monomials_extra: tuple = ()     # K entries (upper triangle) and 1/K_aa after the moments
+    monomials_extra: tuple = ()     # names of the K-entry symbols (K[a,b], Kinv...) after the moments
 
 
 def _entry_exprs(name, ens, m):
@@ -154,32 +154,126 @@ def _entry_exprs(name, ens, m):
     return rec, comps
 
 
+def _max_regular_derivative(act):
+    """Largest d <= 3 with sigma^(d) a bounded function (no Dirac delta at a kink)."""
+    try:
+        from .gauss_multi import max_regular_derivative
+    except ImportError:  # pragma: no cover - until fwtheory.gauss_multi is merged
+        if not act.kinks:
+            return 3
+        for j in range(4):
+            for k in act.kinks:
+                h = 1e-7 * max(1.0, abs(k))
+                v = act.derivatives(np.array([k - h, k + h]), j)[j]
+                if abs(v[1] - v[0]) > 1e-5 * (abs(v[0]) + abs(v[1])) + 1e-6:
+                    return j
+        return 3
+    return max_regular_derivative(act)
+
+
+def _singular_subsets(G):
+    """Sets of inputs whose Gram sub-block is singular (linearly dependent inputs);
+    the kernel K^(l) on them stays singular at every layer."""
+    m = G.shape[0]
+    out = []
+    for r in range(2, m + 1):
+        for S in itertools.combinations(range(m), r):
+            block = G[np.ix_(S, S)]
+            if np.linalg.eigvalsh(block)[0] <= 1e-10 * max(np.max(np.diag(block)), 1e-300):
+                out.append(S)
+    return tuple(out)
+
+
+def _moment_rule(mo, dmax, singular):
+    """A derivative moment as regular Gaussian expectations (every sigma^(d), d <= dmax):
+    Price's form when it is regular; else, for a smooth activation, derivative
+    orders > 3 lowered by conditional integration by parts (valid for singular K);
+    for a kinked one the Hermite form (needs the inputs of the moment linearly independent)."""
+    from .symbolic.multi_input import DerivMoment, hermite, lower_derivatives, price
+
+    def regular(e):
+        return all(d <= dmax for x in e.atoms(DerivMoment) | _samples(e) for _, d in x.factors)
+
+    pe = price(mo)
+    if regular(pe):
+        return pe
+    if dmax == 3:
+        return pe.xreplace({x: lower_derivatives(x, 3) for x in _samples(pe)})
+    labels = tuple(sorted({a for a, _ in mo.factors} | set(getattr(mo, "derivs", ()))))
+    if len(labels) == 1 or labels not in singular:
+        out = hermite(mo)
+        if regular(out):
+            return out
+    try:
+        out = pe.xreplace({x: lower_derivatives(x, dmax) for x in _samples(pe)})
+    except ArithmeticError:
+        out = None
+    if out is not None and regular(out):
+        return out
+    raise NumericalError(f"the Gaussian expectation {mo} needs a derivative of the activation that is "
+                         f"a Dirac delta at its kink, on the linearly dependent inputs {labels}; with a "
+                         "kinked activation the inputs must be linearly independent (or identical "
+                         "inputs replaced by one)")
+
+
+def _samples(e):
+    from .symbolic.multi_input import SampleMoment
+
+    return e.atoms(SampleMoment)
+
+
+def _extra_values(names, Kmat):
+    """Numeric values (L, len(names)) of the K-entry symbols K[a,b], Kinv[a], Kinv{S}[a,b]."""
+    L = Kmat.shape[0]
+    out = np.empty((L, len(names)))
+    inverses = {}
+    for j, name in enumerate(names):
+        if name.startswith("K["):
+            a, b = (int(x) for x in name[2:-1].split(","))
+            out[:, j] = Kmat[:, a, b]
+        elif name.startswith("Kinv["):
+            a = int(name[5:-1])
+            out[:, j] = 1.0 / Kmat[:, a, a]
+        else:  # Kinv{S}[a,b]
+            S = tuple(int(c) for c in name[name.index("{") + 1:name.index("}")])
+            a, b = (int(x) for x in name[name.index("[") + 1:-1].split(","))
+            if S not in inverses:
+                inverses[S] = np.linalg.inv(Kmat[:, S][:, :, S])
+            out[:, j] = inverses[S][:, S.index(a), S.index(b)]
+    return out
+
+
 @lru_cache(maxsize=None)
-def _compile(ens, m):
+def _compile(ens, m, dmax=3, singular=()):
+    from .symbolic._disk_cache import cached
+
+    return cached(("predict-gram", ens, str(m), str(dmax), "".join("_".join(map(str, S)) for S in singular)),
+                  lambda: _compile_now(ens, m, dmax, singular), sources=(__file__,))
+
+
+def _compile_now(ens, m, dmax, singular):
     import sympy
 
-    from .symbolic.multi_input import SampleMoment, inverse_diagonal, lower_derivatives, tensor
+    from .symbolic.multi_input import DerivMoment, SampleMoment, tensor
 
-    recs, comps, exprs, inits = {}, {}, {}, {}
+    comps, exprs, inits = {}, {}, {}
     for name in NAMES:
         rec, cs = _entry_exprs(name, ens, m)
-        recs[name], comps[name] = rec, cs
+        comps[name] = cs
         exprs[name] = [rec.entry(*c) for c in cs]
         inits[name] = {first: [rec.initial_entry(first, *c) for c in cs] for first in ("gaussian", "orthogonal")}
-    # activations give sigma^(d) for d <= 3: lower higher orders by integration by parts
-    raw = {mo for name in NAMES for e in exprs[name] for mo in e.atoms(SampleMoment)}
-    lower = {mo: lower_derivatives(mo, 3) for mo in raw if max(d for _, d in mo.factors) > 3}
-    if lower:
-        for name in NAMES:
-            exprs[name] = [sympy.expand(e.xreplace(lower)) for e in exprs[name]]
+    raw = {mo for name in NAMES for e in exprs[name] for mo in e.atoms(DerivMoment) | e.atoms(SampleMoment)}
+    rule = {mo: _moment_rule(mo, dmax, singular) for mo in raw}
+    for name in NAMES:
+        exprs[name] = [sympy.expand(e.xreplace(rule)) for e in exprs[name]]
     moments = sorted({mo for name in NAMES for e in exprs[name] for mo in e.atoms(SampleMoment)},
-                     key=lambda s: s.name)
-    pairs = sorted({(a, b) for a in range(m) for b in range(a, m)})
-    extra = [tensor("K", ab) for ab in pairs] + [inverse_diagonal(a) for a in range(m)]
+                     key=lambda x: x.name)
+    extra = sorted({x for name in NAMES for e in exprs[name] for x in e.free_symbols
+                    if x.name.startswith("K[") or x.name.startswith("Kinv")}, key=lambda x: x.name)
     var_index = {mo: i for i, mo in enumerate(list(moments) + extra)}
     theta_index = {tensor("Theta", c): i for i, c in enumerate(comps["Theta"])}
     x_syms = [tensor(name, c) for name in FLUCT for c in comps[name]]
-    x_index = {s: i for i, s in enumerate(x_syms)}
+    x_index = {x: i for i, x in enumerate(x_syms)}
     kernel = _compile_terms(exprs["K"], var_index, {}, {})
     theta = _compile_terms(exprs["Theta"], var_index, {}, theta_index)
     fluct = _compile_terms([e for name in FLUCT for e in exprs[name]], var_index, theta_index, x_index)
@@ -190,7 +284,8 @@ def _compile(ens, m):
         initial[first] = _compile_terms([e for name in NAMES for e in inits[name][first]], g_index, {}, {})
     kmon = tuple(sorted(set(int(i) for i in kernel.vidx.ravel() if i < len(moments))))
     monos = tuple(tuple((a, d) for a, d in mo.factors) for mo in moments)
-    return _Compiled(m, comps, monos, kernel, kmon, theta, fluct, initial, tuple(gram), tuple(extra))
+    return _Compiled(m, comps, monos, kernel, kmon, theta, fluct, initial, tuple(gram),
+                     tuple(x.name for x in extra))
 
 
 # ------------------------------------------------------------------ results
@@ -276,7 +371,7 @@ def predict_gram(network, gram):
     _refuse_underived(network)
     G = check_gram(gram, network)
     m, L, act = G.shape[0], network.depth, network.activation
-    comp = _compile(network.ensemble, m)
+    comp = _compile(network.ensemble, m, _max_regular_derivative(act), _singular_subsets(G))
     params = (network.C_b, network.C_W, network.lambda_b, network.lambda_W)
     layers = np.arange(1, L + 1)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -314,9 +409,7 @@ def predict_gram(network, gram):
             moms = _expect(act, Kmat, comp.monomials).reshape(L, nmon) if nmon else np.zeros((L, 0))
         except NumericalError as exc:
             raise NumericalError(f"Gaussian expectations at layers 1..{L}: {exc}") from exc
-        iu = np.triu_indices(m)
-        diag = np.diagonal(Kmat, axis1=1, axis2=2)
-        moms = np.concatenate([moms, Kmat[:, iu[0], iu[1]], 1.0 / diag], axis=1)
+        moms = np.concatenate([moms, _extra_values(comp.monomials_extra, Kmat)], axis=1)
         # 3. NTK mean (affine in Theta)
         nth = len(comp.components["Theta"])
         th_vals = comp.theta.values(params, moms)

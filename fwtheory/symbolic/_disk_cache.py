@@ -35,12 +35,22 @@ def _fingerprint():
     return h.hexdigest()[:16]
 
 
-def cached(key, compute):
-    """``compute()``, stored on disk under ``key`` (a tuple of str)."""
+def _sources_hash(sources):
+    h = hashlib.sha256()
+    for path in sources:
+        with open(path, "rb") as fh:
+            h.update(fh.read())
+    return h.hexdigest()[:8]
+
+
+def cached(key, compute, sources=()):
+    """``compute()``, stored on disk under ``key`` (a tuple of str); ``sources``:
+    further files whose content the stored value depends on."""
     directory = cache_dir()
     if directory is None:
         return compute()
-    path = os.path.join(directory, "derive-%s-%s.pickle" % (_fingerprint(), "-".join(map(str, key))))
+    tag = _fingerprint() + ("-" + _sources_hash(sources) if sources else "")
+    path = os.path.join(directory, "derive-%s-%s.pickle" % (tag, "-".join(map(str, key))))
     try:
         with open(path, "rb") as fh:
             return pickle.load(fh)

@@ -46,9 +46,10 @@ substitutes the actual inputs. Definitions (neurons i != k, docs/derivation.md):
 For one input (all labels 0) these are the definitions of :mod:`fwtheory.quantities`.
 """
 
-__all__ = ["MULTI_NAMES", "SYMMETRIES", "InputTensor", "SampleMoment", "tensor", "sample_moment",
+__all__ = ["MULTI_NAMES", "SYMMETRIES", "InputTensor", "SampleMoment", "DerivMoment", "tensor",
+           "sample_moment", "deriv_moment", "price", "hermite", "lower_derivatives", "inverse_entry",
            "sample_moments_in", "derive_multi", "MultiRecursion", "expectation_multi",
-           "single_moment_as_samples", "relabel", "canonical_index", "GRAM"]
+           "single_moment_as_samples", "relabel", "canonical_index", "GRAM", "index_pattern"]
 
 import itertools
 from collections.abc import Mapping
@@ -197,7 +198,63 @@ def sample_moment(factors):
 
 
 def sample_moments_in(expr):
-    return sorted(expr.atoms(SampleMoment), key=lambda m: m.name)
+    """The SampleMoment and DerivMoment symbols of ``expr``, sorted by name."""
+    return sorted(expr.atoms(SampleMoment) | expr.atoms(DerivMoment), key=lambda m: m.name)
+
+
+class DerivMoment(sympy.Symbol):
+    """E[d_{l1} ... d_{lk} prod_j sigma^(d_j)(z_{a_j})] over N(0, K): a Gaussian
+    expectation of z-derivatives of a site functional (Price's theorem turns the
+    K-entry derivatives into these: d<f>/dK_{mu nu} = (1/2) <d_mu d_nu f>).
+    Kept unexpanded so that the numbers can use either Price's form (derivatives
+    of sigma, :func:`price`) or the Hermite form (no derivatives of sigma, valid
+    at kinks, :func:`hermite`). Name ``dE[0:0,1:0|0,1]`` = <d_0 d_1 (s0 s1)>."""
+
+    def __new__(cls, factors, derivs=None, **_assumptions):
+        if isinstance(factors, str):
+            name = factors
+        else:
+            name = "dE[%s|%s]" % (",".join("%d:%d" % f for f in sorted(factors)),
+                                  ",".join(str(int(a)) for a in sorted(derivs)))
+        return super().__new__(cls, name, real=True)
+
+    def __getnewargs__(self):
+        return (self.name,)
+
+    @property
+    def factors(self):
+        body = self.name[3:-1].split("|")[0]
+        return tuple(tuple(int(x) for x in f.split(":")) for f in body.split(",")) if body else ()
+
+    @property
+    def derivs(self):
+        body = self.name[3:-1].split("|")[1]
+        return tuple(int(x) for x in body.split(",")) if body else ()
+
+    def _sympystr(self, printer):
+        d = " ".join("d%d" % a for a in self.derivs)
+        return "<%s (%s)>" % (d, SampleMoment(self.factors)._text(_FACTOR_TEXT, False))
+
+    def _latex(self, printer):
+        d = " ".join(r"\partial_{%d}" % (a + 1) for a in self.derivs)
+        return r"\langle %s \big(%s\big) \rangle_{K}" % (d, SampleMoment(self.factors)._text(_FACTOR_LATEX, True))
+
+    def _pretty(self, printer):
+        from sympy.printing.pretty.stringpict import prettyForm
+
+        return prettyForm(self._sympystr(printer))
+
+
+def deriv_moment(factors, derivs):
+    """<d_{derivs} prod factors>_K; a plain :class:`SampleMoment` without derivatives,
+    0 when a derivative hits a sample the site does not depend on."""
+    factors, derivs = tuple(sorted(factors)), tuple(sorted(derivs))
+    if not derivs:
+        return sample_moment(factors)
+    labels = {a for a, _ in factors}
+    if any(a not in labels for a in derivs):
+        return sympy.Integer(0)
+    return DerivMoment(factors, derivs)
 
 
 # ------------------------------------------------------------------ Price's theorem
@@ -219,20 +276,60 @@ def _differentiate(poly, label):
 def site_moment(site, pairs):
     """prod_{(mu nu) in pairs} d/dK_{mu nu} <f>_K for the site functional f =
     prod of ``site`` factors, by Price's theorem: 2^{-r} <d_mu1 d_nu1 ... f>_K."""
-    poly = {tuple(sorted(site)): sympy.Integer(1)}
-    for mu, nu in pairs:
-        poly = _differentiate(_differentiate(poly, mu), nu)
-    scale = sympy.Rational(1, 2 ** len(pairs))
-    return sympy.expand(scale * sum((c * sample_moment(f) for f, c in poly.items()), sympy.Integer(0)))
+    labels = tuple(a for p in pairs for a in p)
+    return sympy.Rational(1, 2 ** len(pairs)) * deriv_moment(site, labels)
+
+
+def _first_derivative(site, labels):
+    """<d_{l1} d_{l2} ... f>_K (plain z-derivatives)."""
+    return deriv_moment(site, labels)
 
 
 @lru_cache(maxsize=None)
-def _first_derivative(site, labels):
-    """<d_{l1} d_{l2} ... f>_K (no factor 1/2: plain z-derivatives)."""
-    poly = {tuple(sorted(site)): sympy.Integer(1)}
-    for lab in labels:
+def _price(dm):
+    poly = {dm.factors: sympy.Integer(1)}
+    for lab in dm.derivs:
         poly = _differentiate(poly, lab)
     return sum((c * sample_moment(f) for f, c in poly.items()), sympy.Integer(0))
+
+
+def price(expr):
+    """Every :class:`DerivMoment` of ``expr`` written out by the product rule as
+    :class:`SampleMoment` symbols (derivatives of sigma); the canonical form in
+    which the m = 1 reduction is checked."""
+    rep = {dm: _price(dm) for dm in expr.atoms(DerivMoment)}
+    return sympy.expand(expr.xreplace(rep)) if rep else expr
+
+
+def inverse_entry(subset, a, b):
+    """The symbol (K_S^{-1})_{ab} of the sub-block of K on the samples ``subset``."""
+    a, b = sorted((a, b))
+    return sympy.Symbol("Kinv{%s}[%d,%d]" % ("".join(map(str, subset)), a, b), real=True)
+
+
+@lru_cache(maxsize=None)
+def hermite(dm):
+    r"""Hermite form of a :class:`DerivMoment`: <d_{l1}..d_{lk} f>_K = <f He_{l1..lk}(z)>_K,
+    He = (-1)^k (d^k p)/p for the Gaussian density p on the samples S of the moment,
+    He_{L l} = w_l He_L - d He_L / dz_l, w = K_S^{-1} z (integration by parts; no
+    derivative of sigma, so it holds at kinks; needs K_S invertible)."""
+    subset = tuple(sorted({a for a, _ in dm.factors} | set(dm.derivs)))
+    z = {a: sympy.Symbol("zz%d" % a) for a in subset}
+    w = {a: sum(inverse_entry(subset, a, b) * z[b] for b in subset) for a in subset}
+    he = sympy.Integer(1)
+    for lab in dm.derivs:
+        he = sympy.expand(w[lab] * he - sympy.diff(he, z[lab]))
+    out = sympy.Integer(0)
+    for term in sympy.Add.make_args(he):
+        coef, zs = sympy.Integer(1), []
+        for f in sympy.Mul.make_args(term):
+            base, exp = f.as_base_exp()
+            if base in z.values():
+                zs += [(int(str(base)[2:]), -1)] * int(exp)
+            else:
+                coef *= f
+        out += coef * sample_moment(dm.factors + tuple(zs))
+    return sympy.expand(out)
 
 
 def single_moment_as_samples(moment, label=0):
@@ -490,6 +587,8 @@ def relabel(expr, mapping):
         rep[t] = tensor(t.base, tuple(mapping[i] for i in t.indices))
     for m in expr.atoms(SampleMoment):
         rep[m] = sample_moment(tuple((mapping[a], d) for a, d in m.factors))
+    for m in expr.atoms(DerivMoment):
+        rep[m] = deriv_moment(tuple((mapping[a], d) for a, d in m.factors), tuple(mapping[a] for a in m.derivs))
     return expr.xreplace(rep)
 
 
@@ -530,9 +629,14 @@ class MultiRecursion:
         return idx
 
     def entry(self, *idx):
-        """The recursion of component ``name[idx]`` (inputs 0..m-1)."""
+        """The recursion of component ``name[idx]`` (inputs 0..m-1): derived for the
+        coincidence pattern of ``idx`` (which indices are equal; :func:`index_pattern`),
+        then its distinct labels renamed to the inputs (an injective renaming, so a
+        derivative d_a inside a Gaussian expectation stays the derivative in z_a)."""
         idx = self._check_index(idx)
-        return relabel(self.expr, dict(zip(self.indices, idx)))
+        pattern = index_pattern(idx)
+        expr = self.expr if len(set(pattern)) == len(pattern) else _cached(self.name, self.ensemble, pattern)[0]
+        return relabel(expr, {p: i for p, i in zip(pattern, idx)})
 
     def initial_entry(self, first, *idx):
         idx = self._check_index(idx)
@@ -555,7 +659,7 @@ class MultiRecursion:
     def dependencies(self):
         """Layer-l correlators the recursion uses (K whenever a Gaussian expectation occurs)."""
         bases = {t.base for t in self.expr.atoms(InputTensor)}
-        if self.expr.atoms(SampleMoment):
+        if self.expr.atoms(SampleMoment) or self.expr.atoms(DerivMoment):
             bases.add("K")
         return tuple(k for k in MULTI_NAMES if k in bases)
 
@@ -581,14 +685,34 @@ def _first_layer_value(groups, order, ensemble):
     return joint
 
 
-@lru_cache(maxsize=None)
-def _derive_generic(name, ens):
+def index_pattern(idx):
+    """Coincidence pattern of a sample-index tuple: labels by first occurrence,
+    e.g. (3, 3, 1, 2) -> (0, 0, 1, 2)."""
+    first = {}
+    return tuple(first.setdefault(i, len(first)) for i in idx)
+
+
+def _pattern_groups(groups, pattern):
+    def field(f):
+        kind, *rest = f
+        k = {"z": 1, "H": 2}[kind]
+        return (kind, *rest[:k], *(pattern[a] for a in rest[k:]))
+
+    return tuple(tuple(field(f) for f in g) for g in groups)
+
+
+def _derive_pattern(name, ens, pattern):
+    """The recursion of ``name`` at sample labels ``pattern`` (equal labels = one
+    input); the first-layer values only for the all-distinct pattern (they carry
+    no derivatives, so renaming them is exact for every pattern)."""
     groups, order = MULTI_TARGETS[name]
+    groups = _pattern_groups(groups, pattern)
     expr = _tidy(_coefficient(groups, order, ens))
     initial, exact = {}, {}
-    for first in ("gaussian", "orthogonal"):
-        exact[first] = _first_layer_value(groups, order, first)
-        initial[first] = sympy.factor(sympy.limit(exact[first], n, sympy.oo))
+    if len(set(pattern)) == len(pattern):
+        for first in ("gaussian", "orthogonal"):
+            exact[first] = _first_layer_value(groups, order, first)
+            initial[first] = sympy.factor(sympy.limit(exact[first], n, sympy.oo))
     return expr, initial, exact, order, RANK[name]
 
 
@@ -600,14 +724,16 @@ def derive_multi(name, ensemble="gaussian", inputs=2):
                                      f"{name!r} (the NTK descendants P..U and the order-1/n^2 "
                                      "correlators are derived for one input only)")
     ens = get_ensemble(ensemble).name
-    expr, initial, exact, order, rank = _cached(name, ens)
+    expr, initial, exact, order, rank = _cached(name, ens, tuple(range(RANK[name])))
     return MultiRecursion(name, ens, int(inputs), tuple(range(rank)), expr, initial, exact, order)
 
 
-def _cached(name, ens):
+@lru_cache(maxsize=None)
+def _cached(name, ens, pattern):
     from ._disk_cache import cached
 
-    return cached(("multi", name, ens), lambda: _derive_generic(name, ens))
+    key = ("multi", name, ens, "".join(map(str, pattern)))
+    return cached(key, lambda: _derive_pattern(name, ens, pattern))
 
 
 # ------------------------------------------------------------------ lowering derivative orders
