@@ -64,9 +64,29 @@ from ..errors import ParameterError
 from .chain_rule import FieldTerm, expand_field
 from .cumulants import EPS, PairCumulant, _leibniz, variance_operator_series
 from .derivation import (_average_bias, _eps_series, _falling, _Fresh, _joint_cumulant, _set_partitions,
-                         _UnionFind, truncate)
+                         _UnionFind)
 from .ensembles import get_ensemble, n
 from .symbols import C_W, C_b, lambda_W, lambda_b
+
+def _eps_power(term):
+    for f in sympy.Mul.make_args(term):
+        base, exp = f.as_base_exp()
+        if base == EPS:
+            return int(exp)
+    return 0
+
+
+def truncate(expr, order):
+    """Drop the terms of ``expr`` (expanded) with a power of EPS above ``order``
+    (term by term: much faster than a polynomial in EPS for large expressions)."""
+    return sympy.Add(*[t for t in sympy.Add.make_args(sympy.expand(expr)) if _eps_power(t) <= order])
+
+
+def eps_coefficient(expr, order):
+    """The coefficient of EPS**order in ``expr``."""
+    return sympy.Add(*[t / EPS**order for t in sympy.Add.make_args(sympy.expand(expr))
+                       if _eps_power(t) == order])
+
 
 # ------------------------------------------------------------------ symmetries
 def _pair(idx):
@@ -526,7 +546,7 @@ def _expectation(fields, ensemble_name, first_layer, order):
     for kind, labels, samples in _split_fields(fields):
         options = expand_field(kind, labels, fresh, first_layer=first_layer, n=n, samples=samples)
         products = [a * b for a in products for b in options]
-    total = sympy.Integer(0)
+    total = []
     for term in products:
         for coeff, site, objects in _average_weights(term, ensemble):
             sym, nfac = coeff.as_independent(n, as_Add=False)
@@ -536,7 +556,7 @@ def _expectation(fields, ensemble_name, first_layer, order):
                 for j in neurons:
                     samples = [s for (d, s), p in site.items() if d == j for _ in range(p[4])]
                     value *= _input_sum(samples)
-                total += sym * sympy.cancel(value)
+                total.append(sym * sympy.cancel(value))
                 continue
             for blocks in _set_partitions(neurons):
                 block_of = {d: idx for idx, blk in enumerate(blocks) for d in blk}
@@ -547,10 +567,10 @@ def _expectation(fields, ensemble_name, first_layer, order):
                 objs = [(kind, tuple(block_of[d] for d, _ in dums), tuple(s for _, s in dums))
                         for kind, dums in objects]
                 scalar = _eps_series(sympy.cancel(nfac * _falling(len(blocks))), order)
-                total += sym * scalar * layer_expectation_multi(sites, objs, order)
+                total.append(sympy.expand(sym * scalar * layer_expectation_multi(sites, objs, order)))
     if first_layer:
-        return sympy.factor(sympy.together(total))
-    return truncate(sympy.expand(total), order)
+        return sympy.factor(sympy.together(sympy.Add(*total)))
+    return truncate(sympy.Add(*total), order)
 
 
 # ------------------------------------------------------------------ targets
@@ -612,10 +632,14 @@ class MultiRecursion:
     ensemble: str
     inputs: int
     indices: tuple
-    expr: sympy.Expr
     initial: Mapping
     initial_exact: Mapping
     order: int = 1
+
+    @property
+    def expr(self):
+        """The recursion at distinct generic indices (derived on first use)."""
+        return _cached(self.name, self.ensemble, tuple(range(len(self.indices))))
 
     def __post_init__(self):
         for f in ("initial", "initial_exact"):
@@ -635,8 +659,7 @@ class MultiRecursion:
         derivative d_a inside a Gaussian expectation stays the derivative in z_a)."""
         idx = self._check_index(idx)
         pattern = index_pattern(idx)
-        expr = self.expr if len(set(pattern)) == len(pattern) else _cached(self.name, self.ensemble, pattern)[0]
-        return relabel(expr, {p: i for p, i in zip(pattern, idx)})
+        return relabel(_cached(self.name, self.ensemble, pattern), {p: i for p, i in zip(pattern, idx)})
 
     def initial_entry(self, first, *idx):
         idx = self._check_index(idx)
@@ -673,8 +696,7 @@ class MultiRecursion:
 
 def _coefficient(groups, order, ensemble):
     joint = _joint_cumulant(groups, lambda fields: expectation_multi(fields, ensemble, order=order))
-    joint = truncate(sympy.expand(joint), order)
-    return sympy.expand(joint).coeff(EPS, order)
+    return sympy.expand(eps_coefficient(joint, order))
 
 
 def _first_layer_value(groups, order, ensemble):
@@ -702,18 +724,21 @@ def _pattern_groups(groups, pattern):
 
 
 def _derive_pattern(name, ens, pattern):
-    """The recursion of ``name`` at sample labels ``pattern`` (equal labels = one
-    input); the first-layer values only for the all-distinct pattern (they carry
-    no derivatives, so renaming them is exact for every pattern)."""
+    """The recursion of ``name`` at sample labels ``pattern`` (equal labels = one input)."""
     groups, order = MULTI_TARGETS[name]
-    groups = _pattern_groups(groups, pattern)
-    expr = _tidy(_coefficient(groups, order, ens))
+    return _tidy(_coefficient(_pattern_groups(groups, pattern), order, ens))
+
+
+@lru_cache(maxsize=None)
+def _initial(name):
+    """First-layer values at distinct labels, for both first-layer ensembles (they carry
+    no derivatives, so renaming them to any index pattern is exact)."""
+    groups, order = MULTI_TARGETS[name]
     initial, exact = {}, {}
-    if len(set(pattern)) == len(pattern):
-        for first in ("gaussian", "orthogonal"):
-            exact[first] = _first_layer_value(groups, order, first)
-            initial[first] = sympy.factor(sympy.limit(exact[first], n, sympy.oo))
-    return expr, initial, exact, order, RANK[name]
+    for first in ("gaussian", "orthogonal"):
+        exact[first] = _first_layer_value(groups, order, first)
+        initial[first] = sympy.factor(sympy.limit(exact[first], n, sympy.oo))
+    return initial, exact
 
 
 def derive_multi(name, ensemble="gaussian", inputs=2):
@@ -724,8 +749,9 @@ def derive_multi(name, ensemble="gaussian", inputs=2):
                                      f"{name!r} (the NTK descendants P..U and the order-1/n^2 "
                                      "correlators are derived for one input only)")
     ens = get_ensemble(ensemble).name
-    expr, initial, exact, order, rank = _cached(name, ens, tuple(range(RANK[name])))
-    return MultiRecursion(name, ens, int(inputs), tuple(range(rank)), expr, initial, exact, order)
+    initial, exact = _initial(name)
+    return MultiRecursion(name, ens, int(inputs), tuple(range(RANK[name])), initial, exact,
+                          MULTI_TARGETS[name][1])
 
 
 @lru_cache(maxsize=None)
