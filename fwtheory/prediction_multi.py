@@ -156,18 +156,8 @@ def _entry_exprs(name, ens, m):
 
 def _max_regular_derivative(act):
     """Largest d <= 3 with sigma^(d) a bounded function (no Dirac delta at a kink)."""
-    try:
-        from .gauss_multi import max_regular_derivative
-    except ImportError:  # pragma: no cover - until fwtheory.gauss_multi is merged
-        if not act.kinks:
-            return 3
-        for j in range(4):
-            for k in act.kinks:
-                h = 1e-7 * max(1.0, abs(k))
-                v = act.derivatives(np.array([k - h, k + h]), j)[j]
-                if abs(v[1] - v[0]) > 1e-5 * (abs(v[0]) + abs(v[1])) + 1e-6:
-                    return j
-        return 3
+    from .gauss_multi import max_regular_derivative
+
     return max_regular_derivative(act)
 
 
@@ -336,11 +326,8 @@ class GramPrediction:
 
 # ------------------------------------------------------------------ evaluate
 def _expect(act, K, monomials):
-    try:
-        from .gauss_multi import expect_monomials
-    except ImportError:  # pragma: no cover - until fwtheory.gauss_multi is merged
-        raise NumericalError("several inputs need fwtheory.gauss_multi (multi-dimensional Gaussian "
-                             "expectations), which is not installed in this tree") from None
+    from .gauss_multi import expect_monomials
+
     return np.asarray(expect_monomials(act, K, list(monomials)), dtype=float)
 
 

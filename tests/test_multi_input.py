@@ -32,27 +32,6 @@ from fwtheory.symbolic.multi_input import (MULTI_NAMES, InputTensor, MultiRecurs
 ENSEMBLES = ("gaussian", "orthogonal")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def gauss_multi():
-    """The multi-dimensional Gaussian expectations: fwtheory.gauss_multi, or (until it is
-    merged) the test-only stand-in tests/_gauss_multi_fallback.py."""
-    import importlib
-    import os
-    import sys
-
-    try:
-        importlib.import_module("fwtheory.gauss_multi")
-        yield
-        return
-    except ImportError:
-        sys.path.insert(0, os.path.dirname(__file__))
-        import _gauss_multi_fallback as fb
-
-        sys.modules["fwtheory.gauss_multi"] = fb
-        yield
-        sys.modules.pop("fwtheory.gauss_multi", None)
-
-
 # ------------------------------------------------------------------ symbolic
 def _canonical_single(expr):
     return sympy.expand(expr.xreplace({m: single_moment_as_samples(m) for m in expr.atoms(GaussianMoment)}))
