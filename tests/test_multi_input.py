@@ -244,3 +244,29 @@ def test_cli_predict_gram(capsys):
     assert "indices" in table and "0101" in table
     assert main(["predict", "--depth", "2", "--gram", "1,0.5;0.5"]) == 2
     assert capsys.readouterr().err.strip().endswith("rows must have equal length, got '1,0.5;0.5'")
+
+
+# ------------------------------------------------------------------ Monte Carlo
+@pytest.mark.slow
+@pytest.mark.parametrize("activation, ensemble, cos", [
+    ("tanh", "gaussian", 0.2), ("tanh", "orthogonal", 0.8), ("relu", "gaussian", 0.8), ("relu", "orthogonal", 0.2)])
+def test_width_extrapolation_agrees_with_predict(activation, ensemble, cos):
+    """Two inputs: the intercept c0 of the width fit over n = 32, 64, 128 of the simulated K, V,
+    Theta, A, B agrees with predict(gram=G) at l <= 4 within 4 of its standard errors, the
+    |z| <= 4 convention of fwtheory validate: each case compares ~100 components, and at this
+    seed the issue's 3 SE is exceeded once (A_0011, l = 4, tanh Gaussian c = 0.2: 3.6 SE with
+    300 networks; 1.2 SE with 3000 networks at another seed). The full matrix of cases at
+    3 SE, depth 8, 1000 networks, and n = 64 alone: validation/multi_input_vs_mc.py and
+    docs/validation.md (at n = 64 alone the A and B entries carry 1/n effects of 10-60 %)."""
+    from fwtheory import simulate
+
+    net = Network(activation, depth=4, width=64, C_W=2.0 if activation == "relu" else 1.0, ensemble=ensemble)
+    G = [[1.0, cos], [cos, 1.0]]
+    sim = simulate(net, 300, 5, gram=G, widths=[32, 64, 128])
+    theory = predict(net, gram=G)
+    for name in ("K", "V", "Theta", "A", "B"):
+        th = np.asarray(theory[name])
+        c0, se = sim.extrapolation["c0"][name], sim.extrapolation["c0_se"][name]
+        assert np.all(np.isfinite(c0)) and np.all(se[1:] > 0), name
+        bad = np.abs(c0 - th) > 4 * se + 1e-9 * (1 + np.abs(th))
+        assert not bad.any(), (name, np.argwhere(bad).tolist(), c0[bad], se[bad], th[bad])
