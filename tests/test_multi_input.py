@@ -242,6 +242,10 @@ def test_cli_predict_gram(capsys):
     assert main(["predict", "--activation", "tanh", "--depth", "2", "--gram", "1,0.5;0.5,1"]) == 0
     table = capsys.readouterr().out
     assert "indices" in table and "0101" in table
+    assert main(["derive", "V", "--inputs", "2", "--json"]) == 0
+    comps = json.loads(capsys.readouterr().out)["recursions"]["V"]["components"]
+    assert sorted(comps) == ["0000", "0001", "0011", "0101", "0111", "1111"]
+    assert "V[0,0,1,1]" in comps["0011"] and "V[0,1,0,1]" not in comps["0011"]
     assert main(["predict", "--depth", "2", "--gram", "1,0.5;0.5"]) == 2
     assert capsys.readouterr().err.strip().endswith("rows must have equal length, got '1,0.5;0.5'")
 

@@ -30,6 +30,15 @@ MULTI_LEGEND = (
 )
 
 
+def _components(rec, inputs):
+    """Several inputs: every canonical component's recursion, keyed by its indices."""
+    if inputs == 1:
+        return {}
+    import sympy
+
+    return {"components": {"".join(map(str, c)): sympy.sstr(rec.entry(*c)) for c in rec.components()}}
+
+
 def add_parser(sub):
     p = sub.add_parser(
         "derive", help="derive a correlator's layer-to-layer recursion (sympy)",
@@ -83,6 +92,7 @@ def run(args):
                 "dependencies": list(r.dependencies),
                 "initial": {k: sympy.sstr(v) for k, v in r.initial.items()},
                 "initial_exact": {k: sympy.sstr(v) for k, v in r.initial_exact.items()},
+                **_components(r, inputs),
             } for r in recs}}))
         return 0
     comment = "%" if args.latex else "#"
