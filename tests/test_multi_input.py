@@ -16,8 +16,6 @@ Oracles (derived here, independently of the engine):
   (one input: -2 K^2 n/(n+2)), so V^(l) = -(K_ac K_bd + K_ad K_bc) at every layer.
 """
 
-import itertools
-
 import numpy as np
 import pytest
 import sympy

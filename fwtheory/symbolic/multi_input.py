@@ -18,8 +18,10 @@ along (docs/derivation.md, "Several inputs"):
 
    sums over *ordered* sample pairs, D^{mu nu} = sum_a d/dK_{mu nu} on site a
    (K_{mu nu} and K_{nu mu} counted separately), and by Price's theorem
-   d<f>_K/dK_{mu nu} = (1/2) <d_mu d_nu f>_K, so every derivative becomes a
-   Gaussian expectation of derivatives of sigma (:class:`SampleMoment`);
+   d<f>_K/dK_{mu nu} = (1/2) <d_mu d_nu f>_K: every derivative is a Gaussian
+   expectation of z-derivatives of a site functional (:class:`DerivMoment`; without
+   derivatives :class:`SampleMoment`), written out by :func:`price` (derivatives of
+   sigma) or :func:`hermite` (Hermite weights, valid at kinks);
 4. the NTK rules of :mod:`.effective` with sample indices,
 
        E[Hhat_{ab;al be}]                 = delta_ab (Theta_{al be} + eps Theta1_{al be})
@@ -30,10 +32,11 @@ along (docs/derivation.md, "Several inputs"):
 
    with E[dH prod f] = (1/2) sum_{x y} kappa(dH, z_x, z_y) <d_x d_y prod f> (x, y = (neuron, sample)).
 
-The derivation runs once per correlator with *distinct generic* sample labels
-0, 1, 2, 3 (a pair of labels that later take the same value is the degenerate
-Gaussian z_0 = z_1, so substituting labels is exact); :meth:`MultiRecursion.entry`
-substitutes the actual inputs. Definitions (neurons i != k, docs/derivation.md):
+A derivative d_a acts on the variable z_a, so a component with equal indices is
+derived for its own coincidence pattern (:func:`index_pattern`: V_0011 from the
+fields z_{i;0} z_{i;0} z_{k;1} z_{k;1}), and :meth:`MultiRecursion.entry` renames the
+distinct labels of the pattern to the actual inputs (an injective renaming, hence
+exact). Definitions (neurons i != k, docs/derivation.md):
 
     E[z_{i;a} z_{i;b}]                                   = K_{ab} + G1_{ab}/n
     Cov(z_{i;a} z_{i;b}, z_{k;c} z_{k;d})                = V_{abcd}/n
@@ -55,7 +58,6 @@ import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from math import factorial
 from types import MappingProxyType
 
 import sympy
@@ -66,7 +68,7 @@ from .cumulants import EPS, PairCumulant, _leibniz, variance_operator_series
 from .derivation import (_average_bias, _eps_series, _falling, _Fresh, _joint_cumulant, _set_partitions,
                          _UnionFind)
 from .ensembles import get_ensemble, n
-from .symbols import C_W, C_b, lambda_W, lambda_b
+from .symbols import C_W
 
 def _eps_power(term):
     for f in sympy.Mul.make_args(term):
@@ -623,7 +625,8 @@ class MultiRecursion:
     ``expr`` is the layer-(l+1) component at the generic sample indices
     ``indices`` (0, 1 for K; 0, 1, 2, 3 for V, ...) in terms of layer-l
     components (:class:`InputTensor`, e.g. ``V[0,1,2,3]``), the parameters and
-    Gaussian expectations :class:`SampleMoment` over N(0, K^(l)). ``initial``:
+    Gaussian expectations over N(0, K^(l)) (:class:`DerivMoment`,
+    :class:`SampleMoment`). ``initial``:
     first-layer ensemble -> layer-1 value in the Gram matrix ``G[a,b]``.
     :meth:`entry` gives the recursion of one component for actual inputs.
     """
