@@ -31,6 +31,7 @@ _LAZY = {
     "criticality": ".kernel",
     "predict": ".prediction",
     "Prediction": ".prediction",
+    "GramPrediction": ".prediction_multi",
     "scale_invariant_solution": ".exact",
     "kstar0_asymptotics": ".asymptotics",
     "simulate": ".mc",

@@ -189,7 +189,7 @@ class Prediction:
 
 
 # ------------------------------------------------------------------ evaluate
-def predict(network, input_norm=1.0, precision="float64", dps=30, progress=None, order=1):
+def predict(network, input_norm=1.0, precision="float64", dps=30, progress=None, order=1, gram=None):
     """Leading-order correlators of ``network`` at every layer.
 
     Parameters
@@ -215,12 +215,31 @@ def predict(network, input_norm=1.0, precision="float64", dps=30, progress=None,
         recursions ``derive`` provides (others raise ParameterError naming
         ``order``). The NTK correlators stay at order 1/n.
 
+    gram : (m, m) array, optional
+        Several inputs: the Gram matrix G_ab = x_a.x_b / n0 (m <= 4, symmetric
+        positive semidefinite) replaces ``input_norm``; returns a
+        :class:`~fwtheory.prediction_multi.GramPrediction` with tensors indexed
+        [layer][a][b] (K, G1, Theta, Theta1) and [layer][a][b][c][d] (V, D, F, A, B),
+        from the derived multi-input recursions (docs/derivation.md, "Several inputs").
+
     Returns
     -------
-    Prediction
+    Prediction (GramPrediction with ``gram``)
     """
     if not isinstance(network, Network):
         raise ParameterError("network", f"must be a fwtheory.Network, got {type(network).__name__}")
+    if gram is not None:
+        if precision != "float64":
+            raise ParameterError("precision", "with gram (several inputs) only 'float64' is available")
+        if order != 1:
+            raise ParameterError("order", "with gram (several inputs) only order 1 is derived; "
+                                          "order 2 is single-input (G2, V1, U6)")
+        if input_norm != 1.0:
+            raise ParameterError("input_norm", "give either input_norm (one input) or gram (several "
+                                               "inputs; its diagonal holds the input norms), not both")
+        from .prediction_multi import predict_gram
+
+        return predict_gram(network, gram)
     _refuse_underived(network)
     q0 = check_input_norm(network, input_norm)   # > 0 when C_b = 0 (K^(1) would vanish)
     if precision not in ("float64", "mpmath"):

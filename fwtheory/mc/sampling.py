@@ -346,7 +346,7 @@ def _summarize(network, seed, input_norm, sums, requested, interrupted):
 
 
 
-def simulate(network, samples, seed, widths=None, input_norm=1.0, progress=None):
+def simulate(network, samples, seed, widths=None, input_norm=1.0, progress=None, gram=None):
     """Monte Carlo estimates of the single-input correlators, layer by layer.
 
     Parameters
@@ -374,10 +374,20 @@ def simulate(network, samples, seed, widths=None, input_norm=1.0, progress=None)
     progress : None, True, callable(k) or object with ``update(k)``
         Progress reporting, called with the number of networks just finished;
         ``True`` shows :class:`fwtheory._io.ProgressBar` on stderr.
+    gram : (m, m) array or "1,0.5;0.5,1", optional
+        Several inputs (m <= 4) with Gram matrix G_ab = x_a . x_b / n0 (symmetric
+        positive semi-definite; the input norms are its diagonal, so ``input_norm``
+        must stay 1). Every network then propagates all m inputs and the NTK over
+        (neuron, input) pairs; the result is a
+        :class:`fwtheory.mc.multi_input.GramSimulation` with tensors
+        [layer][a][b] (K, G1, Theta, Theta1) and [layer][a][b][c][d]
+        (V, D, F, A, B); inputs and definitions in :mod:`fwtheory.mc.multi_input`
+        and docs/multi_input.md. Without ``gram`` the single-input results are
+        unchanged (bit-identical for a given seed).
 
     Returns
     -------
-    Simulation
+    Simulation (GramSimulation with ``gram``)
 
     Raises
     ------
@@ -405,6 +415,13 @@ def simulate(network, samples, seed, widths=None, input_norm=1.0, progress=None)
         raise ParameterError("network", f"must be a fwtheory.Network, got {type(network).__name__}")
     samples = check_int("samples", samples, lower=2)
     seed = check_int("seed", seed, lower=0)
+    if gram is not None:
+        if input_norm != 1.0:
+            raise ParameterError("input_norm", "must stay 1 with gram: the input norms are the diagonal "
+                                               "of the Gram matrix")
+        from .multi_input import simulate_gram
+
+        return simulate_gram(network, samples, seed, gram, widths=widths, progress=progress)
     input_norm = check_input_norm(network, input_norm)   # > 0 when C_b = 0, as in kernel/predict
 
     def run_one(net, step):
