@@ -316,7 +316,7 @@ def test_latex_carries_layer_superscripts(ensemble):
 
 @pytest.mark.parametrize("kwargs, parameter", [
     (dict(inputs=2), "inputs"), (dict(inputs=0), "inputs"), (dict(layer="residual"), "layer"),
-    (dict(layer="conv"), "layer"), (dict(order=2), "order"), (dict(ensemble="uniform"), "ensemble"),
+    (dict(layer="conv"), "layer"), (dict(order=2), "order"), (dict(ensemble="haar"), "ensemble"),
 ])
 def test_derive_refuses_what_it_cannot_do(kwargs, parameter):
     """Issue 12: several inputs, the residual map, a wrong order or an unknown

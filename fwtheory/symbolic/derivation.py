@@ -43,8 +43,9 @@ from ..errors import ParameterError
 from .chain_rule import FieldTerm, expand_field
 from .cumulants import EPS, MAX_ORDER, DerivationError
 from .effective import add_powers, layer_expectation, truncate
-from .ensembles import get_ensemble, n
-from .symbols import C_W, C_b, CORRELATOR_SYMBOLS, GaussianMoment, correlator_latex, q0
+from .ensembles import IIDEnsemble, get_ensemble, n
+from .iid import DIAGONAL_NAMES, DIAGONAL_TARGETS, UNCARRIED
+from .symbols import C_W, C_b, CORRELATOR_SYMBOLS, GaussianMoment, correlator_latex, q0, q4
 
 NAMES = ("K", "G1", "V", "Theta", "Theta1", "D", "F", "A", "B", "P", "Q", "R", "S", "T", "U")
 #: correlators of order 1/n^2 (single input, preactivations only)
@@ -115,8 +116,9 @@ def _average_weights(term, ensemble):
         uf = _UnionFind()
         for d in term.site:
             uf.find(d)
-        for a, b in col_pairs:
-            uf.union(cols[a], cols[b])
+        for block in col_pairs:         # pairs; blocks of 4, ... for i.i.d. weights with cumulants
+            for b in block[1:]:
+                uf.union(cols[block[0]], cols[b])
         site = {}
         for d, p in term.site.items():
             r = uf.find(d)
@@ -170,12 +172,19 @@ def _input_sum(power):
         return n
     if power == (0, 0, 0, 0, 2):
         return n * q0
+    if power == (0, 0, 0, 0, 4):    # a fourth-cumulant block of i.i.d. weights
+        return n * q4
     # any other input moment would make the first layer depend on more than |x|:
     # the symbol makes such a dependence visible in the result (none arises).
     return sympy.Symbol("S_%d" % power[4])
 
 
-def expectation(fields, ensemble, first_layer=False, order=1):
+def _carries_diagonal(rule):
+    """i.i.d. weights with a fourth cumulant: the layer-l theory carries Vd, Dd, Ad."""
+    return isinstance(rule, IIDEnsemble)
+
+
+def expectation(fields, ensemble, first_layer=False, order=1, diagonal=None):
     """E[prod fields] at layer l+1 as a polynomial in EPS (= 1/n) up to ``order``.
 
     ``fields``: tuple like (("z", "i"), ("z", "i"), ("z", "k"), ("z", "k"));
@@ -186,10 +195,18 @@ def expectation(fields, ensemble, first_layer=False, order=1):
     ``order`` is 0, 1 or 2. Order 2 uses the layer-l correlators G2, V1, U6
     (:mod:`.cumulants`) and is available for preactivation fields ``z`` only;
     NTK fields at order 2 raise :class:`~fwtheory.errors.ParameterError`.
+
+    ``diagonal``: carry the single-neuron cumulants Vd, Dd, Ad of the layer
+    below (:mod:`.iid`); default: exactly for i.i.d. ensembles with a fourth
+    cumulant. ``diagonal=True`` with a rotation-invariant ensemble is the
+    recursion from a non-rotation-invariant layer l (e.g. a uniform first layer
+    under Gaussian hidden layers).
     """
     fields = tuple(tuple(f) for f in fields)
     _check_order(order, () if first_layer else fields)  # the first layer is exact in n
-    return _expectation(fields, get_ensemble(ensemble).name, first_layer, order)
+    rule = get_ensemble(ensemble)
+    diagonal = _carries_diagonal(rule) if diagonal is None else bool(diagonal)
+    return _expectation(fields, rule.name, first_layer, order, diagonal and not first_layer)
 
 
 def _check_order(order, fields=()):
@@ -207,7 +224,7 @@ def _check_order(order, fields=()):
 
 
 @lru_cache(maxsize=None)
-def _expectation(fields, ensemble_name, first_layer, order):
+def _expectation(fields, ensemble_name, first_layer, order, diagonal=False):
     ensemble = get_ensemble(ensemble_name)
     total = sympy.Integer(0)
     for term in _expand_fields(fields, first_layer):
@@ -227,7 +244,7 @@ def _expectation(fields, ensemble_name, first_layer, order):
                     sites[block_of[d]] = add_powers(sites[block_of[d]], p)
                 objs = [(kind, tuple(block_of[d] for d in dums)) for kind, dums in objects]
                 scalar = _eps_series(sympy.cancel(nfac * _falling(len(blocks))), order)
-                total += sym * scalar * layer_expectation(sites, objs, order)
+                total += sym * scalar * layer_expectation(sites, objs, order, diagonal)
     if first_layer:
         return sympy.factor(sympy.together(total))  # exact in n = n0
     return truncate(sympy.expand(total), order)
@@ -280,8 +297,9 @@ def _joint_cumulant(groups, moment_of):
     return total
 
 
-def _coefficient(groups, order, ensemble):
-    joint = _joint_cumulant(groups, lambda fields: expectation(fields, ensemble, order=order))
+def _coefficient(groups, order, ensemble, diagonal=False):
+    joint = _joint_cumulant(groups, lambda fields: expectation(fields, ensemble, order=order,
+                                                               diagonal=diagonal))
     joint = truncate(sympy.expand(joint), order)
     # a joint cumulant of m groups of fields at distinct neurons is O(eps^(m-1))
     for lower in range(min(order, len(groups) - 1)):
@@ -304,7 +322,7 @@ def _first_layer_value(groups, order, ensemble):
 
 
 def _tidy(expr):
-    syms = [CORRELATOR_SYMBOLS[k] for k in ALL_NAMES]
+    syms = [CORRELATOR_SYMBOLS[k] for k in ALL_NAMES + DIAGONAL_NAMES]
     return sympy.collect(sympy.expand(expr), syms)
 
 
@@ -339,7 +357,7 @@ class Recursion:
         whenever a Gaussian moment at K^(l) occurs)."""
         free = self.expr.free_symbols
         uses_k = bool(self.expr.atoms(GaussianMoment))
-        return tuple(k for k in ALL_NAMES
+        return tuple(k for k in ALL_NAMES + DIAGONAL_NAMES
                      if CORRELATOR_SYMBOLS[k] in free or (k == "K" and uses_k))
 
     def __str__(self):
@@ -366,12 +384,22 @@ def derive(name, ensemble="gaussian", inputs=1, order=None, layer="mlp"):
     """Derive the single-input recursion of correlator ``name`` for ``ensemble``.
 
     ``name`` is one of K, G1, V, Theta, Theta1, D, F, A, B, P, Q, R, S, T, U
-    (normalizations: :mod:`fwtheory.quantities`) or one of the order-1/n^2
-    correlators G2, V1, U6 (docs/derivation.md). ``order`` is the power of 1/n
-    the correlator multiplies (0 for K and Theta, 2 for G2, V1, U6, 1 for the
-    others); it defaults to that value, and any other value raises (e.g. the
-    1/n^2 correction of V is the separate correlator V1). Returns a
-    :class:`Recursion`.
+    (normalizations: :mod:`fwtheory.quantities`), one of the order-1/n^2
+    correlators G2, V1, U6 (docs/derivation.md), or one of the single-neuron
+    cumulants Vd, Dd, Ad of i.i.d. weights with a fourth cumulant
+    (:mod:`.iid`). ``order`` is the power of 1/n the correlator multiplies (0
+    for K and Theta, 2 for G2, V1, U6, 1 for the others); it defaults to that
+    value, and any other value raises (e.g. the 1/n^2 correction of V is the
+    separate correlator V1). Returns a :class:`Recursion`.
+
+    ``ensemble``: "gaussian", "orthogonal", the i.i.d. "uniform" and
+    "rademacher", or any rule registered with
+    :func:`~fwtheory.symbolic.ensembles.register_ensemble` (an
+    :class:`~fwtheory.symbolic.ensembles.IIDEnsemble` with a given kappa_4,
+    which may be a sympy symbol). For the i.i.d. ensembles the layer-l theory
+    carries the single-neuron cumulants Vd, Dd, Ad and the recursions contain
+    them; for the rotation-invariant ones they vanish at every layer and do
+    not appear (Vd, Dd, Ad derive to 0).
 
     ``inputs`` (the number of inputs m) and ``layer`` (the layer map) name
     what the engine does not derive yet: m > 1 and the residual layer map
@@ -379,14 +407,35 @@ def derive(name, ensemble="gaussian", inputs=1, order=None, layer="mlp"):
     silently wrong single-input MLP result.
     """
     _check_supported(inputs, layer)
-    if name not in TARGETS:
-        raise ParameterError("name", f"must be one of {', '.join(ALL_NAMES)}, got {name!r}")
-    own = TARGETS[name][1]
+    if name not in TARGETS and name not in DIAGONAL_TARGETS:
+        raise ParameterError("name", f"must be one of {', '.join(ALL_NAMES + DIAGONAL_NAMES)}, got {name!r}")
+    own = TARGETS[name][1] if name in TARGETS else 1
     if order is not None and order != own:
         raise ParameterError("order", f"{name} is the coefficient of 1/n^{own}, got order={order!r}"
                              " (the 1/n^2 corrections are the correlators G2 of K+G1/n, V1 of V, "
                              "U6 the six-point vertex)")
-    return _derive(name, get_ensemble(ensemble).name)
+    rule = get_ensemble(ensemble)
+    if _carries_diagonal(rule) and own > 1:
+        from .iid import check_diagonal_order
+
+        check_diagonal_order(own)
+    return _derive(name, rule.name, _carries_diagonal(rule))
+
+
+def derive_carrying_diagonal(name, ensemble="gaussian"):
+    """The recursion of ``name`` for ``ensemble`` with the layer-l theory
+    carrying the single-neuron cumulants Vd, Dd, Ad (:mod:`.iid`), also for a
+    rotation-invariant ensemble: the step from a layer l whose law is not
+    rotation invariant (an i.i.d. first layer with a fourth cumulant under
+    Gaussian or orthogonal hidden layers). Equal to :func:`derive` for the
+    i.i.d. ensembles; order-1 correlators only."""
+    if name not in TARGETS and name not in DIAGONAL_TARGETS:
+        raise ParameterError("name", f"must be one of {', '.join(ALL_NAMES + DIAGONAL_NAMES)}, got {name!r}")
+    if name in ORDER2_NAMES:
+        from .iid import check_diagonal_order
+
+        check_diagonal_order(2)
+    return _derive(name, get_ensemble(ensemble).name, True)
 
 
 LAYER_MAPS = ("mlp", "residual")
@@ -407,15 +456,55 @@ def _check_supported(inputs, layer):
                                       "(simulate() samples residual networks: Network(residual=gamma))")
 
 
+#: first-layer ensembles whose layer-1 values every recursion carries; a recursion
+#: carrying the single-neuron cumulants also has the i.i.d. first layers
+_FIRST_LAYERS = ("gaussian", "orthogonal")
+_IID_FIRST_LAYERS = ("uniform", "rademacher")
+
+
 @lru_cache(maxsize=None)
-def _derive(name, ens):
+def _derive(name, ens, diagonal=False):
+    if name in DIAGONAL_TARGETS:
+        return _derive_diagonal(name, ens)
     groups, order = TARGETS[name]
-    expr = _tidy(_coefficient(groups, order, ens))
+    expr = _tidy(_coefficient(groups, order, ens, diagonal))
+    _check_carried(name, expr)
     initial, exact = {}, {}
-    for first in ("gaussian", "orthogonal"):
+    for first in _first_layers(ens, diagonal):
         exact[first] = _first_layer_value(groups, order, first)
         initial[first] = sympy.factor(sympy.limit(exact[first], n, sympy.oo))
     return Recursion(name, ens, expr, initial, exact, order)
+
+
+def _first_layers(ens, diagonal):
+    if not diagonal:
+        return _FIRST_LAYERS
+    extra = () if ens in _FIRST_LAYERS + _IID_FIRST_LAYERS else (ens,)
+    return _FIRST_LAYERS + _IID_FIRST_LAYERS + extra
+
+
+def _check_carried(name, expr):
+    if UNCARRIED in expr.free_symbols:
+        raise DerivationError(f"the recursion of {name} needs a single-neuron cumulant of an NTK "
+                              "descendant, which the layer-l theory of i.i.d. weights does not carry")
+
+
+def _derive_diagonal(name, ens):
+    """Vd, Dd, Ad: the 1/n part of a single-neuron joint cumulant minus its pair part
+    (:data:`.iid.DIAGONAL_TARGETS`), from the recursions of the pair parts."""
+    groups, pair_part = DIAGONAL_TARGETS[name]
+    joint = _coefficient(groups, 1, ens, True)
+    pairs = sum((c * _derive(k, ens, True).expr for k, c in pair_part.items()), sympy.Integer(0))
+    expr = _tidy(joint - pairs)
+    _check_carried(name, expr)
+    initial, exact = {}, {}
+    for first in _first_layers(ens, True):
+        value = _first_layer_value(groups, 1, first)
+        for k, c in pair_part.items():
+            value -= c * _derive(k, ens, True).initial_exact[first]
+        exact[first] = sympy.factor(sympy.together(value))
+        initial[first] = sympy.factor(sympy.limit(exact[first], n, sympy.oo))
+    return Recursion(name, ens, expr, initial, exact, 1)
 
 
 def dependency_graph(ensemble="gaussian", order=1):
