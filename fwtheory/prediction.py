@@ -39,27 +39,45 @@ class _Compiled:
     fluct_affine: object      # f(K, Theta, moments..., params) -> (c[7], M[7][7])
     initial: dict             # first-layer ensemble -> f(q0, params) -> values dict
     sympy_pieces: dict = field(repr=False)
+    fluctuations: tuple = FLUCTUATIONS   # the affine vector X (+ Vd, Dd, Ad for i.i.d. weights)
 
 
 def _param_symbols():
     from .symbolic import C_W, C_b, lambda_W, lambda_b
+    from .symbolic.symbols import gamma
 
-    return (C_b, C_W, lambda_b, lambda_W)
+    return (C_b, C_W, lambda_b, lambda_W, gamma)
+
+
+def _carries_diagonal(network):
+    """A uniform or Rademacher layer anywhere: the recursions carry the single-neuron
+    cumulants Vd, Dd, Ad (fwtheory.symbolic.iid), also between rotation-invariant layers."""
+    from .symbolic.ensembles import IIDEnsemble, get_ensemble
+
+    return any(isinstance(get_ensemble(e), IIDEnsemble) for e in (network.ensemble, network.first_layer))
 
 
 @lru_cache(maxsize=None)
-def _compile(ensemble, backend):
+def _compile(ensemble, backend, diagonal=False, layer="mlp"):
     import sympy
 
     from .symbolic import CORRELATOR_SYMBOLS as S
     from .symbolic import derive, moments_in, q0
+    from .symbolic.derivation import derive_carrying_diagonal
+    from .symbolic.iid import DIAGONAL_NAMES
+    from .symbolic.symbols import q4
 
-    recs = {k: derive(k, ensemble) for k in ALL_CORRELATORS}
+    fluctuations = FLUCTUATIONS + (DIAGONAL_NAMES if diagonal else ())
+    names = ALL_CORRELATORS + (DIAGONAL_NAMES if diagonal else ())
+    if diagonal:
+        recs = {k: derive_carrying_diagonal(k, ensemble, layer=layer) for k in names}
+    else:
+        recs = {k: derive(k, ensemble, layer=layer) for k in names}
     params = _param_symbols()
     moments = tuple(sorted({m for r in recs.values() for m in moments_in(r.expr)},
                            key=lambda m: (m.dk, m.name)))
     K, Th = S["K"], S["Theta"]
-    fl = [S[k] for k in FLUCTUATIONS]
+    fl = [S[k] for k in fluctuations]
     modules = "mpmath" if backend == "mpmath" else "numpy"
 
     def lam(args, expr):
@@ -72,7 +90,7 @@ def _compile(ensemble, backend):
     if Th in theta_a.free_symbols or Th in theta_b.free_symbols:
         raise AssertionError("derived Theta recursion is not affine in Theta")
     c_vec, m_mat = [], []
-    for k in FLUCTUATIONS:
+    for k in fluctuations:
         expr = sympy.expand(recs[k].expr)
         row = [expr.coeff(x, 1) for x in fl]
         const = sympy.expand(expr - sum(r * x for r, x in zip(row, fl)))
@@ -82,8 +100,9 @@ def _compile(ensemble, backend):
         m_mat.append(row)
     args = (K, Th) + moments + params
     initial = {}
-    for first in ("gaussian", "orthogonal"):
-        exprs = [recs[k].initial[first] for k in ALL_CORRELATORS]
+    for first in recs["K"].initial:
+        # the samplers' input x = sqrt(q0) (1, ..., 1): (1/n0) sum_j x_j^4 = q0^2
+        exprs = [sympy.sympify(recs[k].initial[first]).subs(q4, q0 ** 2) for k in names]
         initial[first] = lam((q0,) + params, exprs)
     return _Compiled(
         moments=moments,
@@ -92,6 +111,7 @@ def _compile(ensemble, backend):
         fluct_affine=lam(args, [c_vec, m_mat]),
         initial=initial,
         sympy_pieces={"K": kernel_expr, "Theta": (theta_a, theta_b), "c": c_vec, "M": m_mat},
+        fluctuations=fluctuations,
     )
 
 
@@ -135,10 +155,10 @@ class Prediction:
         ez2 = v["K"] + v["G1"] / n
         return {
             "E[z^2]": ez2,
-            "E[z^4]": 3 * ez2**2 + 3 * v["V"] / n,
+            "E[z^4]": 3 * ez2**2 + (3 * v["V"] + v.get("Vd", 0.0)) / n,
             "Cov(z_i^2, z_k^2)": v["V"] / n,
             "E[H_ii]": v["Theta"] + v["Theta1"] / n,
-            "Var(H_ii)": (v["A"] + 2 * v["B"]) / n,
+            "Var(H_ii)": (v["A"] + 2 * v["B"] + v.get("Ad", 0.0)) / n,
             "Cov(H_ii, H_kk)": v["A"] / n,
             "E[H_ik^2]": v["B"] / n,
             "Cov(H_ii, z_k^2)": v["D"] / n,
@@ -195,20 +215,22 @@ def predict(network, input_norm=1.0, precision="float64", dps=30, progress=None)
 
 
 def _refuse_underived(network):
-    """ParameterError for networks whose recursions are not derived yet (the
-    uniform and Rademacher ensembles, residual networks); simulate() runs them."""
+    """ParameterError for networks whose recursions are not derived (an ensemble
+    outside DERIVED_ENSEMBLES); simulate() runs them."""
     for name in ("ensemble", "first_layer"):
         value = getattr(network, name)
         if value not in DERIVED_ENSEMBLES:
             raise ParameterError(name, f"derive() does not yet provide recursions for ensemble {value!r}; "
                                        "simulate() supports it")
-    if getattr(network, "residual", None) is not None:
-        raise ParameterError("residual", "derive() does not yet provide recursions for residual networks "
-                                         f"(residual={network.residual:g}); simulate() supports them")
+
+
+def _layer(network):
+    return "mlp" if network.residual is None else "residual"
 
 
 def _params(network):
-    return (network.C_b, network.C_W, network.lambda_b, network.lambda_W)
+    gamma = 0.0 if network.residual is None else network.residual     # unused by the plain MLP
+    return (network.C_b, network.C_W, network.lambda_b, network.lambda_W, gamma)
 
 
 def _moment_table(compiled, act, K, expect):
@@ -255,14 +277,15 @@ def _check_derived(pred):
 def _predict_float_unchecked(network, q0):
     from .gauss import expect_monomials
 
-    comp = _compile(network.ensemble, "numpy")
+    comp = _compile(network.ensemble, "numpy", _carries_diagonal(network), _layer(network))
     act, L, params = network.activation, network.depth, _params(network)
     layers = np.arange(1, L + 1)
     params = tuple(np.float64(p) for p in params)    # overflow -> inf, not a Python OverflowError
     init = [float(x) for x in comp.initial[network.first_layer](np.float64(q0), *params)]
-    for k, v in zip(ALL_CORRELATORS, init):
+    names = ALL_CORRELATORS + comp.fluctuations[len(FLUCTUATIONS):]
+    for k, v in zip(names, init):
         _check(k, np.array([v]), layers)
-    init = dict(zip(ALL_CORRELATORS, init))
+    init = dict(zip(names, init))
     # 1. kernel: sequential
     K = np.empty(L)
     K[0] = init["K"]
@@ -301,19 +324,20 @@ def _predict_float_unchecked(network, q0):
     c = np.stack([np.broadcast_to(np.asarray(x, dtype=float), (L,)) for x in c], axis=-1)
     M = np.stack([np.stack([np.broadcast_to(np.asarray(x, dtype=float), (L,)) for x in row], -1)
                   for row in M], axis=-2)
-    X = np.empty((L, len(FLUCTUATIONS)))
-    X[0] = [init[k] for k in FLUCTUATIONS]
+    fluct = comp.fluctuations
+    X = np.empty((L, len(fluct)))
+    X[0] = [init[k] for k in fluct]
     for layer in range(L - 1):
         X[layer + 1] = c[layer] + M[layer] @ X[layer]
     values = {"K": K, "Theta": Theta}
-    for j, k in enumerate(FLUCTUATIONS):
+    for j, k in enumerate(fluct):
         values[k] = X[:, j].copy()
     bad = ~np.isfinite(X)
     if bad.any():   # name the earliest overflow (later NaNs are 0 * inf in the affine step)
         first = bad.any(axis=1).argmax()
         j = int(np.argmax(np.where(bad[first], np.isinf(X[first]) * 2 + 1, 0)))
-        _check(FLUCTUATIONS[j], values[FLUCTUATIONS[j]], layers)
-    values = {k: values[k] for k in ALL_CORRELATORS}
+        _check(fluct[j], values[fluct[j]], layers)
+    values = {k: values[k] for k in names}
     return Prediction(network, q0, layers, values, "float64")
 
 
@@ -326,17 +350,18 @@ def _predict_mpmath(network, q0, dps, progress=None):
     from ._io import ProgressBar
     from .gauss_mp import expect_moments_mp
 
-    comp = _compile(network.ensemble, "mpmath")
+    comp = _compile(network.ensemble, "mpmath", _carries_diagonal(network), _layer(network))
     act, L = network.activation, network.depth
     requests = [(m.powers, m.dk) for m in comp.moments]
     bar = progress if progress is not None else ProgressBar(L, label="predict (mpmath)", delay=2.0)
     with bar, mpmath.workdps(dps):
         params = tuple(mpmath.mpf(p) for p in _params(network))
-        init = dict(zip(ALL_CORRELATORS, comp.initial[network.first_layer](mpmath.mpf(q0), *params)))
-        state = {k: init[k] for k in ALL_CORRELATORS}
-        values = {k: [] for k in ALL_CORRELATORS}
+        names = ALL_CORRELATORS + comp.fluctuations[len(FLUCTUATIONS):]
+        init = dict(zip(names, comp.initial[network.first_layer](mpmath.mpf(q0), *params)))
+        state = {k: init[k] for k in names}
+        values = {k: [] for k in names}
         for layer in range(L):
-            for k in ALL_CORRELATORS:
+            for k in names:
                 values[k].append(state[k])
             if layer == L - 1:
                 bar.update()
@@ -348,9 +373,9 @@ def _predict_mpmath(network, q0, dps, progress=None):
                 raise NumericalError(f"layer {layer + 1}: {exc}") from exc
             a, b = comp.ntk_affine(K, *moms, *params)
             c, M = comp.fluct_affine(K, Th, *moms, *params)
-            X = [state[k] for k in FLUCTUATIONS]
+            X = [state[k] for k in comp.fluctuations]
             newX = [c[i] + sum(M[i][j] * X[j] for j in range(len(X))) for i in range(len(X))]
-            state = dict(zip(FLUCTUATIONS, newX))
+            state = dict(zip(comp.fluctuations, newX))
             state["K"] = comp.kernel_step(K, *moms, *params)
             state["Theta"] = a + b * Th
             if not all(mpmath.isfinite(v) for v in state.values()):

@@ -120,12 +120,22 @@ def _differentiate(term, slot, fresh):
     return out
 
 
-def _derivatives_of_z(label, order, slots, fresh, first_layer):
-    """Terms of d^order z_label / d theta_slots (layer l+1)."""
+def _derivatives_of_z(label, order, slots, fresh, first_layer, residual=None):
+    """Terms of d^order z_label / d theta_slots (layer l+1).
+
+    ``residual``: the sympy symbol gamma of the residual map
+    z_label = z^(l)_label + gamma (b_label + sum_j W_label,j sigma(z^(l)_j)); the
+    layer-l neuron ``label`` is then a site keyed by the label itself (a fixed,
+    external neuron, not a summed dummy)."""
     j = fresh()
-    terms = [_DTerm(sympy.Integer(1), [], [label], {}, {}, {}),
-             _DTerm(sympy.Integer(1), [(label, j)], [], {j: (1, 0, 0, 0, 0) if not first_layer
-                                                          else (0, 0, 0, 0, 0)}, {}, {})]
+    block = sympy.Integer(1) if residual is None else residual
+    terms = [_DTerm(block, [], [label], {}, {}, {}),
+             _DTerm(block, [(label, j)], [], {j: (1, 0, 0, 0, 0) if not first_layer
+                                              else (0, 0, 0, 0, 0)}, {}, {})]
+    if residual is not None:
+        if first_layer:  # pragma: no cover - the first layer is plain
+            raise ValueError("the residual map acts on hidden layers only")
+        terms.append(_DTerm(sympy.Integer(1), [], [], {label: (0, 0, 0, 0, 1)}, {}, {}))
     if first_layer:
         # the first layer acts on the fixed input x_j: no parameters below; the input
         # component is recorded as the power of z at the site (x_j^1)
@@ -195,15 +205,16 @@ def _identify(nodes, edges):
     return objects
 
 
-def expand_field(kind, labels, fresh, first_layer=False, n=None):
+def expand_field(kind, labels, fresh, first_layer=False, n=None, residual=None):
     """Forward equation of the object ``kind`` at external neuron labels ``labels``,
     as a list of :class:`FieldTerm` (layer-(l+1) weights/biases, layer-l sites and objects).
 
-    ``n`` is the sympy symbol of the width of layer l (the fan-in of layer l+1).
+    ``n`` is the sympy symbol of the width of layer l (the fan-in of layer l+1);
+    ``residual`` the symbol gamma of a residual layer map (None: the plain MLP).
     """
     orders, contractions = OBJECTS[kind]
     slot_names = [[(f, s) for s in range(o)] for f, o in enumerate(orders)]
-    per_factor = [_derivatives_of_z(label, o, names, fresh, first_layer)
+    per_factor = [_derivatives_of_z(label, o, names, fresh, first_layer, residual)
                   for label, o, names in zip(labels, orders, slot_names)]
     out = []
     for combo in itertools.product(*per_factor):

@@ -44,8 +44,9 @@ from .chain_rule import FieldTerm, expand_field
 from .cumulants import EPS, MAX_ORDER, DerivationError
 from .effective import add_powers, layer_expectation, truncate
 from .ensembles import IIDEnsemble, get_ensemble, n
+from .layers import LAYER_MAPS, reduce_pure_z
 from .iid import DIAGONAL_NAMES, DIAGONAL_TARGETS, UNCARRIED
-from .symbols import C_W, C_b, CORRELATOR_SYMBOLS, GaussianMoment, correlator_latex, q0, q4
+from .symbols import C_W, C_b, CORRELATOR_SYMBOLS, GaussianMoment, correlator_latex, gamma, q0, q4
 
 NAMES = ("K", "G1", "V", "Theta", "Theta1", "D", "F", "A", "B", "P", "Q", "R", "S", "T", "U")
 #: correlators of order 1/n^2 (single input, preactivations only)
@@ -62,13 +63,14 @@ class _Fresh:
         return next(self.count)
 
 
-def _expand_fields(fields, first_layer):
+def _expand_fields(fields, first_layer, residual=False):
     """Multiply out a product of fields, e.g. [("z", "i"), ("H", "i", "k")], each
     expanded into its forward equation by :func:`.chain_rule.expand_field`."""
     fresh = _Fresh()
     products = [FieldTerm(sympy.Integer(1))]
     for kind, *labels in fields:
-        options = expand_field(kind, labels, fresh, first_layer=first_layer, n=n)
+        options = expand_field(kind, labels, fresh, first_layer=first_layer, n=n,
+                               residual=gamma if residual else None)
         products = [a * b for a in products for b in options]
     return products
 
@@ -142,9 +144,11 @@ def _set_partitions(items):
         yield [[first]] + part
 
 
-def _falling(p):
+def _falling(p, start=0):
+    """(n - start)(n - start - 1)...(n - start - p + 1): the number of ways to give p
+    blocks distinct neurons among n, avoiding ``start`` fixed ones."""
     out = sympy.Integer(1)
-    for k in range(p):
+    for k in range(start, start + p):
         out *= n - k
     return out
 
@@ -184,7 +188,7 @@ def _carries_diagonal(rule):
     return isinstance(rule, IIDEnsemble)
 
 
-def expectation(fields, ensemble, first_layer=False, order=1, diagonal=None):
+def expectation(fields, ensemble, first_layer=False, order=1, diagonal=None, layer="mlp"):
     """E[prod fields] at layer l+1 as a polynomial in EPS (= 1/n) up to ``order``.
 
     ``fields``: tuple like (("z", "i"), ("z", "i"), ("z", "k"), ("z", "k"));
@@ -200,13 +204,17 @@ def expectation(fields, ensemble, first_layer=False, order=1, diagonal=None):
     below (:mod:`.iid`); default: exactly for i.i.d. ensembles with a fourth
     cumulant. ``diagonal=True`` with a rotation-invariant ensemble is the
     recursion from a non-rotation-invariant layer l (e.g. a uniform first layer
-    under Gaussian hidden layers).
+    under Gaussian hidden layers). ``layer="residual"``: the hidden layer map
+    z^(l+1) = z^(l) + gamma (b + W sigma(z^(l))) (symbol ``gamma``); the first
+    layer is plain in both.
     """
     fields = tuple(tuple(f) for f in fields)
     _check_order(order, () if first_layer else fields)  # the first layer is exact in n
     rule = get_ensemble(ensemble)
     diagonal = _carries_diagonal(rule) if diagonal is None else bool(diagonal)
-    return _expectation(fields, rule.name, first_layer, order, diagonal and not first_layer)
+    _check_supported(1, layer)
+    return _expectation(fields, rule.name, first_layer, order, diagonal and not first_layer,
+                        layer == "residual")
 
 
 def _check_order(order, fields=()):
@@ -224,10 +232,10 @@ def _check_order(order, fields=()):
 
 
 @lru_cache(maxsize=None)
-def _expectation(fields, ensemble_name, first_layer, order, diagonal=False):
+def _expectation(fields, ensemble_name, first_layer, order, diagonal=False, residual=False):
     ensemble = get_ensemble(ensemble_name)
     total = sympy.Integer(0)
-    for term in _expand_fields(fields, first_layer):
+    for term in _expand_fields(fields, first_layer, residual and not first_layer):
         for coeff, site, objects in _average_weights(term, ensemble):
             sym, nfac = coeff.as_independent(n, as_Add=False)
             if first_layer:
@@ -236,17 +244,25 @@ def _expectation(fields, ensemble_name, first_layer, order, diagonal=False):
                     value *= _input_sum(p)
                 total += sym * sympy.cancel(value)
                 continue
-            dummies = sorted(site)
+            # residual maps: the external neurons (labels, str) are layer-l sites too; they
+            # are fixed, distinct neurons, and the summed dummies (int) range over the others
+            dummies = sorted(site, key=lambda d: (isinstance(d, str), str(d)))
+            external = sum(isinstance(d, str) for d in dummies)
             for blocks in _set_partitions(dummies):
+                if any(sum(isinstance(d, str) for d in blk) > 1 for blk in blocks):
+                    continue
+                free = sum(not any(isinstance(d, str) for d in blk) for blk in blocks)
                 block_of = {d: idx for idx, blk in enumerate(blocks) for d in blk}
                 sites = [(0,) * 5 for _ in blocks]
                 for d, p in site.items():
                     sites[block_of[d]] = add_powers(sites[block_of[d]], p)
                 objs = [(kind, tuple(block_of[d] for d in dums)) for kind, dums in objects]
-                scalar = _eps_series(sympy.cancel(nfac * _falling(len(blocks))), order)
+                scalar = _eps_series(sympy.cancel(nfac * _falling(free, external)), order)
                 total += sym * scalar * layer_expectation(sites, objs, order, diagonal)
     if first_layer:
         return sympy.factor(sympy.together(total))  # exact in n = n0
+    if residual:    # the shortcut brings moments of z alone: closed forms
+        total = reduce_pure_z(total)
     return truncate(sympy.expand(total), order)
 
 
@@ -297,9 +313,9 @@ def _joint_cumulant(groups, moment_of):
     return total
 
 
-def _coefficient(groups, order, ensemble, diagonal=False):
+def _coefficient(groups, order, ensemble, diagonal=False, layer="mlp"):
     joint = _joint_cumulant(groups, lambda fields: expectation(fields, ensemble, order=order,
-                                                               diagonal=diagonal))
+                                                               diagonal=diagonal, layer=layer))
     joint = truncate(sympy.expand(joint), order)
     # a joint cumulant of m groups of fields at distinct neurons is O(eps^(m-1))
     for lower in range(min(order, len(groups) - 1)):
@@ -335,7 +351,9 @@ class Recursion:
     ``C_b, C_W, lambda_b, lambda_W`` and Gaussian-moment symbols at K^(l).
     ``initial`` maps the first-layer ensemble to the layer-1 value (in q0 and
     the parameters); ``initial_exact`` keeps its exact n dependence.
-    ``order`` is the power of 1/n of which the correlator is the coefficient.
+    ``order`` is the power of 1/n of which the correlator is the coefficient;
+    ``layer`` the hidden layer map ("mlp" or "residual", whose recursions
+    contain the symbol ``gamma``; the first layer is plain in both).
     """
 
     name: str
@@ -344,6 +362,7 @@ class Recursion:
     initial: Mapping
     initial_exact: Mapping
     order: int = 1
+    layer: str = "mlp"
 
     def __post_init__(self):
         # derive() caches its results: hand out read-only views so that a caller
@@ -419,10 +438,10 @@ def derive(name, ensemble="gaussian", inputs=1, order=None, layer="mlp"):
         from .iid import check_diagonal_order
 
         check_diagonal_order(own)
-    return _derive(name, rule.name, _carries_diagonal(rule))
+    return _derive(name, rule.name, _carries_diagonal(rule), layer)
 
 
-def derive_carrying_diagonal(name, ensemble="gaussian"):
+def derive_carrying_diagonal(name, ensemble="gaussian", layer="mlp"):
     """The recursion of ``name`` for ``ensemble`` with the layer-l theory
     carrying the single-neuron cumulants Vd, Dd, Ad (:mod:`.iid`), also for a
     rotation-invariant ensemble: the step from a layer l whose law is not
@@ -435,10 +454,10 @@ def derive_carrying_diagonal(name, ensemble="gaussian"):
         from .iid import check_diagonal_order
 
         check_diagonal_order(2)
-    return _derive(name, get_ensemble(ensemble).name, True)
+    _check_supported(1, layer)
+    return _derive(name, get_ensemble(ensemble).name, True, layer)
 
 
-LAYER_MAPS = ("mlp", "residual")
 
 
 def _check_supported(inputs, layer):
@@ -451,9 +470,6 @@ def _check_supported(inputs, layer):
                                        "the multi-input correlators are not defined)")
     if not isinstance(layer, str) or layer not in LAYER_MAPS:
         raise ParameterError("layer", f"must be one of {', '.join(LAYER_MAPS)}, got {layer!r}")
-    if layer == "residual":
-        raise ParameterError("layer", "the residual layer map is not derived yet; only layer='mlp' "
-                                      "(simulate() samples residual networks: Network(residual=gamma))")
 
 
 #: first-layer ensembles whose layer-1 values every recursion carries; a recursion
@@ -463,17 +479,17 @@ _IID_FIRST_LAYERS = ("uniform", "rademacher")
 
 
 @lru_cache(maxsize=None)
-def _derive(name, ens, diagonal=False):
+def _derive(name, ens, diagonal=False, layer="mlp"):
     if name in DIAGONAL_TARGETS:
-        return _derive_diagonal(name, ens)
+        return _derive_diagonal(name, ens, layer)
     groups, order = TARGETS[name]
-    expr = _tidy(_coefficient(groups, order, ens, diagonal))
+    expr = _tidy(_coefficient(groups, order, ens, diagonal, layer))
     _check_carried(name, expr)
     initial, exact = {}, {}
     for first in _first_layers(ens, diagonal):
         exact[first] = _first_layer_value(groups, order, first)
         initial[first] = sympy.factor(sympy.limit(exact[first], n, sympy.oo))
-    return Recursion(name, ens, expr, initial, exact, order)
+    return Recursion(name, ens, expr, initial, exact, order, layer)
 
 
 def _first_layers(ens, diagonal):
@@ -489,22 +505,22 @@ def _check_carried(name, expr):
                               "descendant, which the layer-l theory of i.i.d. weights does not carry")
 
 
-def _derive_diagonal(name, ens):
+def _derive_diagonal(name, ens, layer="mlp"):
     """Vd, Dd, Ad: the 1/n part of a single-neuron joint cumulant minus its pair part
     (:data:`.iid.DIAGONAL_TARGETS`), from the recursions of the pair parts."""
     groups, pair_part = DIAGONAL_TARGETS[name]
-    joint = _coefficient(groups, 1, ens, True)
-    pairs = sum((c * _derive(k, ens, True).expr for k, c in pair_part.items()), sympy.Integer(0))
+    joint = _coefficient(groups, 1, ens, True, layer)
+    pairs = sum((c * _derive(k, ens, True, layer).expr for k, c in pair_part.items()), sympy.Integer(0))
     expr = _tidy(joint - pairs)
     _check_carried(name, expr)
     initial, exact = {}, {}
     for first in _first_layers(ens, True):
         value = _first_layer_value(groups, 1, first)
         for k, c in pair_part.items():
-            value -= c * _derive(k, ens, True).initial_exact[first]
+            value -= c * _derive(k, ens, True, layer).initial_exact[first]
         exact[first] = sympy.factor(sympy.together(value))
         initial[first] = sympy.factor(sympy.limit(exact[first], n, sympy.oo))
-    return Recursion(name, ens, expr, initial, exact, 1)
+    return Recursion(name, ens, expr, initial, exact, 1, layer)
 
 
 def dependency_graph(ensemble="gaussian", order=1):

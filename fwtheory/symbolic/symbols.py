@@ -10,7 +10,7 @@
 """
 
 __all__ = [
-    "C_b", "C_W", "lambda_b", "lambda_W", "q0", "q4", "CORRELATOR_SYMBOLS", "GaussianMoment",
+    "C_b", "C_W", "lambda_b", "lambda_W", "q0", "q4", "gamma", "CORRELATOR_SYMBOLS", "GaussianMoment",
     "moment", "moments_in", "correlator_latex",
 ]
 
@@ -26,6 +26,8 @@ q0 = sympy.Symbol("q0", nonnegative=True)
 #: (1/n0) sum_j x_j^4 of the input: the first layer of i.i.d. weights with a fourth
 #: cumulant depends on it (q4 = q0^2 for the samplers' input x = sqrt(q0) (1, ..., 1))
 q4 = sympy.Symbol("q4", nonnegative=True)
+#: residual scale of the residual layer map z^(l+1) = z^(l) + gamma (b + W sigma(z^(l)))
+gamma = sympy.Symbol("gamma", nonnegative=True)
 
 CORRELATOR_SYMBOLS = {
     "K": sympy.Symbol("K", positive=True),
