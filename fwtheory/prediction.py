@@ -222,6 +222,14 @@ def _refuse_underived(network):
         if value not in DERIVED_ENSEMBLES:
             raise ParameterError(name, f"derive() does not yet provide recursions for ensemble {value!r}; "
                                        "simulate() supports it")
+    if network.first_layer == "rademacher" and network.C_b == 0 and network.activation.kinks:
+        # z^(1) = sqrt(C_W q0 / n0) (2 Binomial(n0, 1/2) - n0) lives on a lattice, with an atom
+        # of mass ~ (2 / (pi n0))^(1/2) at 0 for even n0: at a kink of sigma this is an
+        # O(n0^-1/2) effect, outside the 1/n expansion (docs/derivation.md)
+        raise ParameterError("first_layer", f"a Rademacher first layer with C_b = 0 puts z^(1) on a lattice "
+                                            f"(atoms of mass ~ n0^-1/2) and {network.activation.name} has "
+                                            "kinks: the 1/n theory does not apply; use C_b > 0 or another "
+                                            "first_layer")
 
 
 def _layer(network):
