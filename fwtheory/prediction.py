@@ -222,6 +222,15 @@ def _refuse_underived(network):
         if value not in DERIVED_ENSEMBLES:
             raise ParameterError(name, f"derive() does not yet provide recursions for ensemble {value!r}; "
                                        "simulate() supports it")
+    if network.residual is not None and not _is_odd(network.activation):
+        # z + gamma W sigma(z) with sigma not odd: the shared block variance
+        # C_W (1/n) sum_j sigma_j^2 correlates with each z_i at odd order, which gives
+        # O(1/n) three-point cumulants such as kappa(z_i, z_i, z_k) = gamma^2 C_W <z sigma^2>/n
+        # that the layer-l effective theory does not carry (docs/derivation.md)
+        raise ParameterError("residual", f"the derived residual recursions need an odd activation "
+                                         f"(sigma(-z) = -sigma(z)); {network.activation.name} is not: "
+                                         "its odd O(1/n) three-point cumulants are not carried by the "
+                                         "effective theory (simulate() runs it)")
     if network.first_layer == "rademacher" and network.C_b == 0 and network.activation.kinks:
         # z^(1) = sqrt(C_W q0 / n0) (2 Binomial(n0, 1/2) - n0) lives on a lattice, with an atom
         # of mass ~ (2 / (pi n0))^(1/2) at 0 for even n0: at a kink of sigma this is an
@@ -234,6 +243,15 @@ def _refuse_underived(network):
 
 def _layer(network):
     return "mlp" if network.residual is None else "residual"
+
+
+def _is_odd(act):
+    """sigma(-z) = -sigma(z) on a grid of |z| <= 8 (to round-off)."""
+    x = np.linspace(1e-3, 8.0, 257)
+    with np.errstate(all="ignore"):
+        plus, minus = np.asarray(act(x), dtype=float), np.asarray(act(-x), dtype=float)
+    scale = 1.0 + np.max(np.abs(plus))
+    return bool(np.all(np.isfinite(plus)) and np.max(np.abs(plus + minus)) <= 1e-12 * scale)
 
 
 def _params(network):
