@@ -315,7 +315,7 @@ def test_latex_carries_layer_superscripts(ensemble):
 
 
 @pytest.mark.parametrize("kwargs, parameter", [
-    (dict(inputs=2), "inputs"), (dict(inputs=0), "inputs"), (dict(layer="residual"), "layer"),
+    (dict(inputs=2), "inputs"), (dict(inputs=0), "inputs"), (dict(layer="resnet"), "layer"),
     (dict(layer="conv"), "layer"), (dict(order=2), "order"), (dict(ensemble="haar"), "ensemble"),
 ])
 def test_derive_refuses_what_it_cannot_do(kwargs, parameter):
