@@ -88,7 +88,7 @@ def residual(samples, seed):
                 t0 = time.time()
                 sim = simulate(net, samples=samples, seed=seed)
                 pred = predict(net)
-                keys = ("K", "V", "Theta") if ens in ("gaussian", "orthogonal") else ("V", "G1", "Theta")
+                keys = ("K", "V", "G1", "Theta") if ens in ("gaussian", "orthogonal") else ("V", "G1", "Theta")
                 rows = _rows(sim, pred, None, keys, depth)
                 results.append({"activation": act, "ensemble": ens, "residual": gamma, "width": 64,
                                 "depth": depth, "samples": samples, "seconds": time.time() - t0,
