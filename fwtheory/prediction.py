@@ -25,7 +25,7 @@ import numpy as np
 
 from .errors import NumericalError, ParameterError, check_int, check_real
 from .network import DERIVED_ENSEMBLES, Network, check_input_norm
-from .quantities import ALL_CORRELATORS, FLUCTUATIONS, ratio_values
+from .quantities import ALL_CORRELATORS, DESCENDANTS, FLUCTUATIONS, ratio_values
 
 
 # ------------------------------------------------------------------ compile
@@ -40,6 +40,7 @@ class _Compiled:
     initial: dict             # first-layer ensemble -> f(q0, params) -> values dict
     sympy_pieces: dict = field(repr=False)
     fluctuations: tuple = FLUCTUATIONS   # the affine vector X (+ Vd, Dd, Ad for i.i.d. weights)
+    names: tuple = ALL_CORRELATORS       # the correlators evaluated (no P..U for residual networks)
 
 
 def _param_symbols():
@@ -67,8 +68,10 @@ def _compile(ensemble, backend, diagonal=False, layer="mlp"):
     from .symbolic.iid import DIAGONAL_NAMES
     from .symbolic.symbols import q4
 
-    fluctuations = FLUCTUATIONS + (DIAGONAL_NAMES if diagonal else ())
-    names = ALL_CORRELATORS + (DIAGONAL_NAMES if diagonal else ())
+    # residual networks: the NTK descendants are not derived (derive() refuses them)
+    skip = DESCENDANTS if layer == "residual" else ()
+    fluctuations = tuple(k for k in FLUCTUATIONS if k not in skip) + (DIAGONAL_NAMES if diagonal else ())
+    names = tuple(k for k in ALL_CORRELATORS if k not in skip) + (DIAGONAL_NAMES if diagonal else ())
     if diagonal:
         recs = {k: derive_carrying_diagonal(k, ensemble, layer=layer) for k in names}
     else:
@@ -112,6 +115,7 @@ def _compile(ensemble, backend, diagonal=False, layer="mlp"):
         initial=initial,
         sympy_pieces={"K": kernel_expr, "Theta": (theta_a, theta_b), "c": c_vec, "M": m_mat},
         fluctuations=fluctuations,
+        names=names,
     )
 
 
@@ -121,7 +125,9 @@ class Prediction:
     """Per-layer leading-order correlators of one network (layers 1..L).
 
     ``values[name]`` for name in K, G1, V, Theta, Theta1, D, F, A, B and the NTK
-    descendants P, Q, R, S, T, U (arrays of
+    descendants P, Q, R, S, T, U (not for residual networks, whose descendant
+    recursions are not derived; Vd, Dd, Ad for i.i.d. uniform/Rademacher
+    weights: docs/derivation.md) (arrays of
     shape (L,), or lists of mpf for ``precision="mpmath"``), ``ratios`` the
     dimensionless ratios of :data:`fwtheory.quantities.RATIOS`.
     """
@@ -170,7 +176,8 @@ class Prediction:
                "precision": self.precision,
                "layers": [int(x) for x in self.layers]}
         for k in ALL_CORRELATORS:
-            out[k] = [float(x) for x in self.values[k]]
+            if k in self.values:    # residual networks: no NTK descendants
+                out[k] = [float(x) for x in self.values[k]]
         out["ratios"] = {k: v.tolist() for k, v in self.ratios.items()}
         out["finite_width"] = {k: v.tolist() for k, v in self.finite_width().items()}
         return out
@@ -308,7 +315,7 @@ def _predict_float_unchecked(network, q0):
     layers = np.arange(1, L + 1)
     params = tuple(np.float64(p) for p in params)    # overflow -> inf, not a Python OverflowError
     init = [float(x) for x in comp.initial[network.first_layer](np.float64(q0), *params)]
-    names = ALL_CORRELATORS + comp.fluctuations[len(FLUCTUATIONS):]
+    names = comp.names
     for k, v in zip(names, init):
         _check(k, np.array([v]), layers)
     init = dict(zip(names, init))
@@ -382,7 +389,7 @@ def _predict_mpmath(network, q0, dps, progress=None):
     bar = progress if progress is not None else ProgressBar(L, label="predict (mpmath)", delay=2.0)
     with bar, mpmath.workdps(dps):
         params = tuple(mpmath.mpf(p) for p in _params(network))
-        names = ALL_CORRELATORS + comp.fluctuations[len(FLUCTUATIONS):]
+        names = comp.names
         init = dict(zip(names, comp.initial[network.first_layer](mpmath.mpf(q0), *params)))
         state = {k: init[k] for k in names}
         values = {k: [] for k in names}

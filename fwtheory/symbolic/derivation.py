@@ -433,6 +433,7 @@ def derive(name, ensemble="gaussian", inputs=1, order=None, layer="mlp"):
         raise ParameterError("order", f"{name} is the coefficient of 1/n^{own}, got order={order!r}"
                              " (the 1/n^2 corrections are the correlators G2 of K+G1/n, V1 of V, "
                              "U6 the six-point vertex)")
+    _check_residual_name(name, layer)
     rule = get_ensemble(ensemble)
     if _carries_diagonal(rule) and own > 1:
         from .iid import check_diagonal_order
@@ -455,6 +456,7 @@ def derive_carrying_diagonal(name, ensemble="gaussian", layer="mlp"):
 
         check_diagonal_order(2)
     _check_supported(1, layer)
+    _check_residual_name(name, layer)
     return _derive(name, get_ensemble(ensemble).name, True, layer)
 
 
@@ -470,6 +472,16 @@ def _check_supported(inputs, layer):
                                        "the multi-input correlators are not defined)")
     if not isinstance(layer, str) or layer not in LAYER_MAPS:
         raise ParameterError("layer", f"must be one of {', '.join(LAYER_MAPS)}, got {layer!r}")
+
+
+def _check_residual_name(name, layer):
+    if layer == "residual" and name in ("P", "Q", "R", "S", "T", "U"):
+        raise ParameterError("layer", f"{name} is not derived for the residual map: the shortcut keeps the "
+                                      "external neurons' NTK entries, and their joint cumulants with the "
+                                      "dNTK/ddNTKs (e.g. E[Hhat_ik dHhat_kik]) are not in the layer-l theory "
+                                      "(docs/derivation.md)")
+    if layer == "residual" and name in ORDER2_NAMES:
+        raise ParameterError("order", f"{name} (order 1/n^2) is not derived for the residual map")
 
 
 #: first-layer ensembles whose layer-1 values every recursion carries; a recursion
