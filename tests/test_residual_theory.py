@@ -138,3 +138,15 @@ def test_residual_tanh_against_simulation(ens, gamma_):
     for k in ("K", "V", "Theta"):
         s, e, p = sim.values[k], sim.errors[k], pred[k]
         assert np.all(np.abs(s - p) <= 3 * e + 0.05 * np.abs(p) + 1e-12), (k, s, e, p)
+
+
+def test_cli_derive_residual(capsys):
+    """`fwtheory derive --layer residual` prints K..B (no descendants) and defines gamma."""
+    from fwtheory.cli import main
+
+    assert main(["derive", "--layer", "residual", "--ensemble", "uniform"]) == 0
+    out = capsys.readouterr().out
+    printed = [line.split("^(l+1)")[0] for line in out.splitlines() if "^(l+1) = " in line and not line.startswith("#")]
+    assert printed == ["K", "G1", "V", "Theta", "Theta1", "D", "F", "A", "B", "Vd", "Dd", "Ad"]
+    assert "gamma" in out.split("K^(l+1)")[1] and "# --layer residual: gamma" in out
+    assert main(["derive", "P", "--layer", "residual"]) == 2

@@ -1,6 +1,6 @@
 """``fwtheory derive``: print derived single-input recursions."""
 
-from ..quantities import ALL_CORRELATORS
+from ..quantities import ALL_CORRELATORS, CORRELATORS
 
 ORDER2 = ("G2", "V1", "U6")
 DIAGONAL = ("Vd", "Dd", "Ad")     # single-neuron cumulants of i.i.d. weights (fwtheory.symbolic.iid)
@@ -59,7 +59,8 @@ def run(args):
         from ..symbolic.ensembles import IIDEnsemble, get_ensemble
 
         iid = isinstance(get_ensemble(args.ensemble), IIDEnsemble)
-        names, order = (ORDER2 if order == 2 else ALL_CORRELATORS + (DIAGONAL if iid else ())), None
+        base = CORRELATORS if layer == "residual" else ALL_CORRELATORS   # no P..U for the residual map
+        names, order = (ORDER2 if order == 2 else base + (DIAGONAL if iid else ())), None
     else:
         names = (args.name,)
     recs = [derive(k, args.ensemble, inputs=inputs, order=order, layer=layer)
