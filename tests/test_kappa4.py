@@ -214,3 +214,16 @@ def test_rademacher_tanh_against_simulation():
     assert np.all(np.abs(sim.values["Theta1"][l] - gauss["Theta1"][l]) > 6 * sim.errors["Theta1"][l])
     # a C_b > 0 network with kinks: the Rademacher first layer is then continuous (accepted)
     assert np.all(np.isfinite(predict(Network("relu", depth=3, width=16, ensemble="rademacher", C_b=0.1))["G1"]))
+
+
+def test_reregistering_a_name_forgets_the_old_rule():
+    from fwtheory.symbolic import CORRELATOR_SYMBOLS
+
+    try:
+        ensembles.register_ensemble(IIDEnsemble("test-iid-swap", -1))
+        first = derive("Vd", "test-iid-swap").expr
+        ensembles.register_ensemble(IIDEnsemble("test-iid-swap", 2))
+        second = derive("Vd", "test-iid-swap").expr
+        assert sympy.expand(second + 2 * first) == 0 and CORRELATOR_SYMBOLS["Vd"] not in second.free_symbols
+    finally:
+        ensembles._ENSEMBLES.pop("test-iid-swap")

@@ -252,6 +252,12 @@ def register_ensemble(rule):
     name = getattr(rule, "name", None)
     if not isinstance(name, str) or not name or not callable(getattr(rule, "pairings", None)):
         raise ParameterError("rule", "must have a non-empty str name and a pairings(rows, fan_in, C_W) method")
+    if _ENSEMBLES.get(name, rule) is not rule:
+        # a new rule under a known name: forget what was derived with the old one
+        from . import derivation
+
+        derivation._expectation.cache_clear()
+        derivation._derive.cache_clear()
     _ENSEMBLES[name] = rule
     return rule
 
