@@ -248,6 +248,13 @@ def _refuse_underived(network):
                                             "first_layer")
 
 
+def _first_step_scale(network):
+    """n_1 / n_0: the layer-1 coefficients are per 1/n0 (their normalization), the
+    recursions take them per 1/n of the hidden width (nonzero ones only arise for an
+    orthogonal first layer, where n0 = n, and for the i.i.d. first layers' Vd)."""
+    return network.width / network.input_dim
+
+
 def _layer(network):
     return "mlp" if network.residual is None else "residual"
 
@@ -360,8 +367,9 @@ def _predict_float_unchecked(network, q0):
     fluct = comp.fluctuations
     X = np.empty((L, len(fluct)))
     X[0] = [init[k] for k in fluct]
+    first = _first_step_scale(network)
     for layer in range(L - 1):
-        X[layer + 1] = c[layer] + M[layer] @ X[layer]
+        X[layer + 1] = c[layer] + M[layer] @ (X[layer] * first if layer == 0 else X[layer])
     values = {"K": K, "Theta": Theta}
     for j, k in enumerate(fluct):
         values[k] = X[:, j].copy()
@@ -407,6 +415,8 @@ def _predict_mpmath(network, q0, dps, progress=None):
             a, b = comp.ntk_affine(K, *moms, *params)
             c, M = comp.fluct_affine(K, Th, *moms, *params)
             X = [state[k] for k in comp.fluctuations]
+            if layer == 0:
+                X = [x * mpmath.mpf(network.width) / network.input_dim for x in X]
             newX = [c[i] + sum(M[i][j] * X[j] for j in range(len(X))) for i in range(len(X))]
             state = dict(zip(comp.fluctuations, newX))
             state["K"] = comp.kernel_step(K, *moms, *params)

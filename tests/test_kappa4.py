@@ -175,6 +175,12 @@ def test_tanh_differs_from_gaussian_and_mixed_first_layer():
     mixed = predict(net.replace(first_layer="uniform"))
     assert mixed["Vd"][0] == pytest.approx(-1.2) and np.all(mixed["Vd"][1:] == 0)
     assert abs(mixed["G1"][1] - g["G1"][1]) > 1e-2
+    # the layer-1 coefficients are per 1/n0: with n0 = n/4 the first step carries 4 Vd^(1)
+    narrow = predict(net.replace(first_layer="uniform", input_dim=16))
+    assert narrow["Vd"][0] == pytest.approx(-1.2)
+    assert narrow["G1"][1] == pytest.approx(4 * mixed["G1"][1], rel=1e-12)
+    assert float(predict(net.replace(first_layer="uniform", input_dim=16), precision="mpmath", dps=20)["G1"][1]) \
+        == pytest.approx(narrow["G1"][1], rel=1e-12)
     m = predict(net.replace(ensemble="uniform"), precision="mpmath", dps=20)
     np.testing.assert_allclose(np.array(m["G1"], dtype=float), u["G1"], rtol=1e-9, atol=1e-12)
 
