@@ -81,7 +81,7 @@ class Network:
     residual : float >= 0, optional
         Residual strength gamma: z^(l+1) = z^(l) + gamma (b^(l+1) + W^(l+1)
         sigma(z^(l))) for l >= 1 (PDLT appendix B). None (default): plain MLP.
-        Only ``simulate`` supports residual networks so far.
+        ``predict`` needs an odd activation for it (docs/derivation.md).
     """
 
     activation: Activation
