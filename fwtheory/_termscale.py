@@ -53,14 +53,14 @@ _HERMITE_ABS = (1.0, math.sqrt(6.0) / 2.0, math.sqrt(456.0) / 4.0)
 
 
 @lru_cache(maxsize=None)
-def _scale_functions(ensemble):
+def _scale_functions(ensemble, diagonal=False, layer="mlp"):
     """Lambdified term scales |c| (vector) and |M|_terms (matrix) of one ensemble."""
     import sympy
 
     from .prediction import _compile, _param_symbols
     from .symbolic import CORRELATOR_SYMBOLS as S
 
-    comp = _compile(ensemble, "numpy")
+    comp = _compile(ensemble, "numpy", diagonal, layer)
 
     def term_scale(expr):
         total = sympy.Integer(0)
@@ -118,17 +118,17 @@ def _matrix(rows, L):
 def roundoff_bounds(prediction, eps=EPS):
     """Per-layer error bounds E^(l) of the 1/n coefficients of ``prediction``
     (module docstring); returns {name: ndarray (L,)} for the names of
-    :data:`fwtheory.quantities.FLUCTUATIONS`."""
+    :data:`fwtheory.quantities.FLUCTUATIONS` (and Vd, Dd, Ad for i.i.d. weights)."""
     from .gauss import expect_monomials
-    from .prediction import _moment_table
-    from .quantities import FLUCTUATIONS
+    from .prediction import _carries_diagonal, _layer, _moment_table, _params
 
     net = prediction.network
-    comp, scales = _scale_functions(net.ensemble)
+    comp, scales = _scale_functions(net.ensemble, _carries_diagonal(net), _layer(net))
+    FLUCTUATIONS = comp.fluctuations
     values = {k: np.asarray(v, dtype=float) for k, v in prediction.values.items()}
     K, Theta = values["K"], values["Theta"]
     L = len(K)
-    params = (net.C_b, net.C_W, net.lambda_b, net.lambda_W)
+    params = _params(net)
     moms = _moment_table(comp, net.activation, K, expect_monomials)
     try:
         with np.errstate(over="ignore", invalid="ignore"):   # huge parameters: the bound is void (inf)

@@ -33,7 +33,7 @@ from .activations import Activation, get_activation
 from .errors import ParameterError, check_int, check_real
 
 ENSEMBLES = ("gaussian", "orthogonal", "uniform", "rademacher")
-DERIVED_ENSEMBLES = ("gaussian", "orthogonal")    # those predict() has recursions for (simulate(): all)
+DERIVED_ENSEMBLES = ("gaussian", "orthogonal", "uniform", "rademacher")    # those predict() has recursions for
 MIN_WIDTH = 2   # pairs of distinct neurons i != k; the same bound for theory and Monte Carlo
 MAX_WIDTH = 10**12      # widths and n0 stay exact in float64 (1/n enters as a float)
 MAX_DEPTH = 100_000     # the depth recursions are sequential: ~0.2 ms per layer for predict
@@ -73,15 +73,15 @@ class Network:
     ensemble : {"gaussian", "orthogonal", "uniform", "rademacher"}
         Weight ensemble of layers 2..L (uniform: i.i.d. on [-a, a] with
         a = sqrt(3 C_W / n_{l-1}); rademacher: i.i.d. +-sqrt(C_W / n_{l-1});
-        both have variance C_W / n_{l-1}). Only ``simulate`` supports the
-        uniform and Rademacher ensembles so far.
+        both have variance C_W / n_{l-1}; their fourth cumulants enter the
+        1/n theory, docs/derivation.md).
     first_layer : {"gaussian", "orthogonal", "uniform", "rademacher"}, optional
         Ensemble of the first layer; defaults to ``ensemble``. An orthogonal
         first layer needs ``input_dim == width``.
     residual : float >= 0, optional
         Residual strength gamma: z^(l+1) = z^(l) + gamma (b^(l+1) + W^(l+1)
         sigma(z^(l))) for l >= 1 (PDLT appendix B). None (default): plain MLP.
-        Only ``simulate`` supports residual networks so far.
+        ``predict`` needs an odd activation for it (docs/derivation.md).
     """
 
     activation: Activation

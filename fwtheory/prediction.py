@@ -27,7 +27,7 @@ import numpy as np
 from .errors import NumericalError, ParameterError, check_int, check_real
 from .network import DERIVED_ENSEMBLES, Network, check_input_norm
 from .next_order import ORDER2
-from .quantities import ALL_CORRELATORS, FLUCTUATIONS, ratio_values
+from .quantities import ALL_CORRELATORS, DESCENDANTS, FLUCTUATIONS, ratio_values
 
 
 # ------------------------------------------------------------------ compile
@@ -41,27 +41,48 @@ class _Compiled:
     fluct_affine: object      # f(K, Theta, moments..., params) -> (c[7], M[7][7])
     initial: dict             # first-layer ensemble -> f(q0, params) -> values dict
     sympy_pieces: dict = field(repr=False)
+    fluctuations: tuple = FLUCTUATIONS   # the affine vector X (+ Vd, Dd, Ad for i.i.d. weights)
+    names: tuple = ALL_CORRELATORS       # the correlators evaluated (no P..U for residual networks)
 
 
 def _param_symbols():
     from .symbolic import C_W, C_b, lambda_W, lambda_b
+    from .symbolic.symbols import gamma
 
-    return (C_b, C_W, lambda_b, lambda_W)
+    return (C_b, C_W, lambda_b, lambda_W, gamma)
+
+
+def _carries_diagonal(network):
+    """A uniform or Rademacher layer anywhere: the recursions carry the single-neuron
+    cumulants Vd, Dd, Ad (fwtheory.symbolic.iid), also between rotation-invariant layers."""
+    from .symbolic.ensembles import IIDEnsemble, get_ensemble
+
+    return any(isinstance(get_ensemble(e), IIDEnsemble) for e in (network.ensemble, network.first_layer))
 
 
 @lru_cache(maxsize=None)
-def _compile(ensemble, backend):
+def _compile(ensemble, backend, diagonal=False, layer="mlp"):
     import sympy
 
     from .symbolic import CORRELATOR_SYMBOLS as S
     from .symbolic import derive, moments_in, q0
+    from .symbolic.derivation import derive_carrying_diagonal
+    from .symbolic.iid import DIAGONAL_NAMES
+    from .symbolic.symbols import q4
 
-    recs = {k: derive(k, ensemble) for k in ALL_CORRELATORS}
+    # residual networks: the NTK descendants are not derived (derive() refuses them)
+    skip = DESCENDANTS if layer == "residual" else ()
+    fluctuations = tuple(k for k in FLUCTUATIONS if k not in skip) + (DIAGONAL_NAMES if diagonal else ())
+    names = tuple(k for k in ALL_CORRELATORS if k not in skip) + (DIAGONAL_NAMES if diagonal else ())
+    if diagonal:
+        recs = {k: derive_carrying_diagonal(k, ensemble, layer=layer) for k in names}
+    else:
+        recs = {k: derive(k, ensemble, layer=layer) for k in names}
     params = _param_symbols()
     moments = tuple(sorted({m for r in recs.values() for m in moments_in(r.expr)},
                            key=lambda m: (m.dk, m.name)))
     K, Th = S["K"], S["Theta"]
-    fl = [S[k] for k in FLUCTUATIONS]
+    fl = [S[k] for k in fluctuations]
     modules = "mpmath" if backend == "mpmath" else "numpy"
 
     def lam(args, expr):
@@ -74,7 +95,7 @@ def _compile(ensemble, backend):
     if Th in theta_a.free_symbols or Th in theta_b.free_symbols:
         raise AssertionError("derived Theta recursion is not affine in Theta")
     c_vec, m_mat = [], []
-    for k in FLUCTUATIONS:
+    for k in fluctuations:
         expr = sympy.expand(recs[k].expr)
         row = [expr.coeff(x, 1) for x in fl]
         const = sympy.expand(expr - sum(r * x for r, x in zip(row, fl)))
@@ -84,8 +105,9 @@ def _compile(ensemble, backend):
         m_mat.append(row)
     args = (K, Th) + moments + params
     initial = {}
-    for first in ("gaussian", "orthogonal"):
-        exprs = [recs[k].initial[first] for k in ALL_CORRELATORS]
+    for first in recs["K"].initial:
+        # the samplers' input x = sqrt(q0) (1, ..., 1): (1/n0) sum_j x_j^4 = q0^2
+        exprs = [sympy.sympify(recs[k].initial[first]).subs(q4, q0 ** 2) for k in names]
         initial[first] = lam((q0,) + params, exprs)
     return _Compiled(
         moments=moments,
@@ -94,6 +116,8 @@ def _compile(ensemble, backend):
         fluct_affine=lam(args, [c_vec, m_mat]),
         initial=initial,
         sympy_pieces={"K": kernel_expr, "Theta": (theta_a, theta_b), "c": c_vec, "M": m_mat},
+        fluctuations=fluctuations,
+        names=names,
     )
 
 
@@ -103,7 +127,9 @@ class Prediction:
     """Per-layer leading-order correlators of one network (layers 1..L).
 
     ``values[name]`` for name in K, G1, V, Theta, Theta1, D, F, A, B and the NTK
-    descendants P, Q, R, S, T, U (arrays of
+    descendants P, Q, R, S, T, U (not for residual networks, whose descendant
+    recursions are not derived; Vd, Dd, Ad for i.i.d. uniform/Rademacher
+    weights: docs/derivation.md) (arrays of
     shape (L,), or lists of mpf for ``precision="mpmath"``), ``ratios`` the
     dimensionless ratios of :data:`fwtheory.quantities.RATIOS`. With
     ``order=2`` also G2, V1, U6 (:mod:`fwtheory.next_order`).
@@ -148,10 +174,10 @@ class Prediction:
             cov = cov + v["V1"] / n**2
         out = {
             "E[z^2]": ez2,
-            "E[z^4]": 3 * ez2**2 + 3 * cov,
+            "E[z^4]": 3 * ez2**2 + 3 * cov + v.get("Vd", 0.0) / n,   # Vd: i.i.d. weights' single-neuron cumulant
             "Cov(z_i^2, z_k^2)": cov,
             "E[H_ii]": v["Theta"] + v["Theta1"] / n,
-            "Var(H_ii)": (v["A"] + 2 * v["B"]) / n,
+            "Var(H_ii)": (v["A"] + 2 * v["B"] + v.get("Ad", 0.0)) / n,
             "Cov(H_ii, H_kk)": v["A"] / n,
             "E[H_ik^2]": v["B"] / n,
             "Cov(H_ii, z_k^2)": v["D"] / n,
@@ -166,7 +192,8 @@ class Prediction:
                "precision": self.precision,
                "layers": [int(x) for x in self.layers]}
         for k in ALL_CORRELATORS:
-            out[k] = [float(x) for x in self.values[k]]
+            if k in self.values:    # residual networks: no NTK descendants
+                out[k] = [float(x) for x in self.values[k]]
         out["ratios"] = {k: v.tolist() for k, v in self.ratios.items()}
         out["finite_width"] = {k: v.tolist() for k, v in self.finite_width().items()}
         if self.order == 2:
@@ -272,20 +299,55 @@ def _with_order2(pred, dps):
 
 
 def _refuse_underived(network):
-    """ParameterError for networks whose recursions are not derived yet (the
-    uniform and Rademacher ensembles, residual networks); simulate() runs them."""
+    """ParameterError for networks whose recursions are not derived (an ensemble
+    outside DERIVED_ENSEMBLES); simulate() runs them."""
     for name in ("ensemble", "first_layer"):
         value = getattr(network, name)
         if value not in DERIVED_ENSEMBLES:
             raise ParameterError(name, f"derive() does not yet provide recursions for ensemble {value!r}; "
                                        "simulate() supports it")
-    if getattr(network, "residual", None) is not None:
-        raise ParameterError("residual", "derive() does not yet provide recursions for residual networks "
-                                         f"(residual={network.residual:g}); simulate() supports them")
+    if network.residual is not None and not _is_odd(network.activation):
+        # z + gamma W sigma(z) with sigma not odd: the shared block variance
+        # C_W (1/n) sum_j sigma_j^2 correlates with each z_i at odd order, which gives
+        # O(1/n) three-point cumulants such as kappa(z_i, z_i, z_k) = gamma^2 C_W <z sigma^2>/n
+        # that the layer-l effective theory does not carry (docs/derivation.md)
+        raise ParameterError("residual", f"the derived residual recursions need an odd activation "
+                                         f"(sigma(-z) = -sigma(z)); {network.activation.name} is not: "
+                                         "its odd O(1/n) three-point cumulants are not carried by the "
+                                         "effective theory (simulate() runs it)")
+    if network.first_layer == "rademacher" and network.C_b == 0 and network.activation.kinks:
+        # z^(1) = sqrt(C_W q0 / n0) (2 Binomial(n0, 1/2) - n0) lives on a lattice, with an atom
+        # of mass ~ (2 / (pi n0))^(1/2) at 0 for even n0: at a kink of sigma this is an
+        # O(n0^-1/2) effect, outside the 1/n expansion (docs/derivation.md)
+        raise ParameterError("first_layer", f"a Rademacher first layer with C_b = 0 puts z^(1) on a lattice "
+                                            f"(atoms of mass ~ n0^-1/2) and {network.activation.name} has "
+                                            "kinks: the 1/n theory does not apply; use C_b > 0 or another "
+                                            "first_layer")
+
+
+def _first_step_scale(network):
+    """n_1 / n_0: the layer-1 coefficients are per 1/n0 (their normalization), the
+    recursions take them per 1/n of the hidden width (nonzero ones only arise for an
+    orthogonal first layer, where n0 = n, and for the i.i.d. first layers' Vd)."""
+    return network.width / network.input_dim
+
+
+def _layer(network):
+    return "mlp" if network.residual is None else "residual"
+
+
+def _is_odd(act):
+    """sigma(-z) = -sigma(z) on a grid of |z| <= 8 (to round-off)."""
+    x = np.linspace(1e-3, 8.0, 257)
+    with np.errstate(all="ignore"):
+        plus, minus = np.asarray(act(x), dtype=float), np.asarray(act(-x), dtype=float)
+    scale = 1.0 + np.max(np.abs(plus))
+    return bool(np.all(np.isfinite(plus)) and np.max(np.abs(plus + minus)) <= 1e-12 * scale)
 
 
 def _params(network):
-    return (network.C_b, network.C_W, network.lambda_b, network.lambda_W)
+    gamma = 0.0 if network.residual is None else network.residual     # unused by the plain MLP
+    return (network.C_b, network.C_W, network.lambda_b, network.lambda_W, gamma)
 
 
 def _moment_table(compiled, act, K, expect):
@@ -332,14 +394,15 @@ def _check_derived(pred):
 def _predict_float_unchecked(network, q0):
     from .gauss import expect_monomials
 
-    comp = _compile(network.ensemble, "numpy")
+    comp = _compile(network.ensemble, "numpy", _carries_diagonal(network), _layer(network))
     act, L, params = network.activation, network.depth, _params(network)
     layers = np.arange(1, L + 1)
     params = tuple(np.float64(p) for p in params)    # overflow -> inf, not a Python OverflowError
     init = [float(x) for x in comp.initial[network.first_layer](np.float64(q0), *params)]
-    for k, v in zip(ALL_CORRELATORS, init):
+    names = comp.names
+    for k, v in zip(names, init):
         _check(k, np.array([v]), layers)
-    init = dict(zip(ALL_CORRELATORS, init))
+    init = dict(zip(names, init))
     # 1. kernel: sequential
     K = np.empty(L)
     K[0] = init["K"]
@@ -378,19 +441,21 @@ def _predict_float_unchecked(network, q0):
     c = np.stack([np.broadcast_to(np.asarray(x, dtype=float), (L,)) for x in c], axis=-1)
     M = np.stack([np.stack([np.broadcast_to(np.asarray(x, dtype=float), (L,)) for x in row], -1)
                   for row in M], axis=-2)
-    X = np.empty((L, len(FLUCTUATIONS)))
-    X[0] = [init[k] for k in FLUCTUATIONS]
+    fluct = comp.fluctuations
+    X = np.empty((L, len(fluct)))
+    X[0] = [init[k] for k in fluct]
+    first = _first_step_scale(network)
     for layer in range(L - 1):
-        X[layer + 1] = c[layer] + M[layer] @ X[layer]
+        X[layer + 1] = c[layer] + M[layer] @ (X[layer] * first if layer == 0 else X[layer])
     values = {"K": K, "Theta": Theta}
-    for j, k in enumerate(FLUCTUATIONS):
+    for j, k in enumerate(fluct):
         values[k] = X[:, j].copy()
     bad = ~np.isfinite(X)
     if bad.any():   # name the earliest overflow (later NaNs are 0 * inf in the affine step)
         first = bad.any(axis=1).argmax()
         j = int(np.argmax(np.where(bad[first], np.isinf(X[first]) * 2 + 1, 0)))
-        _check(FLUCTUATIONS[j], values[FLUCTUATIONS[j]], layers)
-    values = {k: values[k] for k in ALL_CORRELATORS}
+        _check(fluct[j], values[fluct[j]], layers)
+    values = {k: values[k] for k in names}
     return Prediction(network, q0, layers, values, "float64")
 
 
@@ -403,17 +468,18 @@ def _predict_mpmath(network, q0, dps, progress=None):
     from ._io import ProgressBar
     from .gauss_mp import expect_moments_mp
 
-    comp = _compile(network.ensemble, "mpmath")
+    comp = _compile(network.ensemble, "mpmath", _carries_diagonal(network), _layer(network))
     act, L = network.activation, network.depth
     requests = [(m.powers, m.dk) for m in comp.moments]
     bar = progress if progress is not None else ProgressBar(L, label="predict (mpmath)", delay=2.0)
     with bar, mpmath.workdps(dps):
         params = tuple(mpmath.mpf(p) for p in _params(network))
-        init = dict(zip(ALL_CORRELATORS, comp.initial[network.first_layer](mpmath.mpf(q0), *params)))
-        state = {k: init[k] for k in ALL_CORRELATORS}
-        values = {k: [] for k in ALL_CORRELATORS}
+        names = comp.names
+        init = dict(zip(names, comp.initial[network.first_layer](mpmath.mpf(q0), *params)))
+        state = {k: init[k] for k in names}
+        values = {k: [] for k in names}
         for layer in range(L):
-            for k in ALL_CORRELATORS:
+            for k in names:
                 values[k].append(state[k])
             if layer == L - 1:
                 bar.update()
@@ -425,9 +491,11 @@ def _predict_mpmath(network, q0, dps, progress=None):
                 raise NumericalError(f"layer {layer + 1}: {exc}") from exc
             a, b = comp.ntk_affine(K, *moms, *params)
             c, M = comp.fluct_affine(K, Th, *moms, *params)
-            X = [state[k] for k in FLUCTUATIONS]
+            X = [state[k] for k in comp.fluctuations]
+            if layer == 0:
+                X = [x * mpmath.mpf(network.width) / network.input_dim for x in X]
             newX = [c[i] + sum(M[i][j] * X[j] for j in range(len(X))) for i in range(len(X))]
-            state = dict(zip(FLUCTUATIONS, newX))
+            state = dict(zip(comp.fluctuations, newX))
             state["K"] = comp.kernel_step(K, *moms, *params)
             state["Theta"] = a + b * Th
             if not all(mpmath.isfinite(v) for v in state.values()):

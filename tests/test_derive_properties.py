@@ -44,12 +44,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fwtheory.errors import FwtheoryError, ParameterError
-from fwtheory.symbolic import (ALL_NAMES, CORRELATOR_SYMBOLS, C_W, C_b, GaussianMoment, Recursion,
-                               derive, lambda_W, lambda_b, q0)
+from fwtheory.symbolic import (ALL_NAMES, CORRELATOR_SYMBOLS, C_W, C_b, DIAGONAL_NAMES, MULTI_NAMES, ORDER2_NAMES,
+                               GaussianMoment, Recursion, derive, lambda_W, lambda_b, q0)
 from fwtheory.symbolic.derivation import TARGETS
 
-DERIVED_ENSEMBLES = ("gaussian", "orthogonal")
-ENSEMBLES = DERIVED_ENSEMBLES + ("uniform", "rademacher", "cauchy", "")
+DERIVED_ENSEMBLES = ("gaussian", "orthogonal")       # several inputs, order 1/n^2
+SINGLE_INPUT_ENSEMBLES = DERIVED_ENSEMBLES + ("uniform", "rademacher")
+ENSEMBLES = SINGLE_INPUT_ENSEMBLES + ("cauchy", "")
+DESCENDANTS = ("P", "Q", "R", "S", "T", "U")
 LAYERS = ("mlp", "residual", "conv", None)
 NAMES = ALL_NAMES + ("K12", "V2", "theta", "")
 PARAMS = {C_b, C_W, lambda_b, lambda_W}
@@ -61,18 +63,39 @@ def _own_order(name):
 
 
 def _outside_today(name, ensemble, inputs, order, layer):
-    """The parameters whose drawn values are not derived today (empty: must succeed)."""
+    """The parameters that may be blamed for a refusal (empty: derive must succeed).
+
+    Derived today: one input, the four built-in ensembles, the plain and the
+    residual map (residual: no NTK descendants, no order-1/n^2 correlators;
+    i.i.d. ensembles: no order-1/n^2 correlators); several inputs (m >= 2): the
+    order-1/n correlators of MULTI_NAMES, plain MLP, Gaussian and orthogonal
+    weights. A combination outside that may be refused naming any parameter
+    taking part in it."""
     out = set()
     if name not in ALL_NAMES:
         out.add("name")
-    if ensemble not in DERIVED_ENSEMBLES:
+    if ensemble not in SINGLE_INPUT_ENSEMBLES:
         out.add("ensemble")
-    if not (type(inputs) is int and inputs == 1):
+    if not (type(inputs) is int and inputs >= 1):
         out.add("inputs")
     if order is not None and order != _own_order(name):
         out.add("order")
-    if layer != "mlp":
+    if layer not in ("mlp", "residual"):
         out.add("layer")
+    if "inputs" in out:
+        return out | {"name", "ensemble", "order", "layer"}    # nothing else can be judged
+    if inputs > 1:
+        if name not in MULTI_NAMES:
+            out |= {"inputs", "name", "order"}
+        if ensemble not in DERIVED_ENSEMBLES:
+            out |= {"inputs", "ensemble"}
+        if layer != "mlp":
+            out |= {"inputs", "layer"}
+        return out
+    if layer == "residual" and (name in DESCENDANTS or name in ORDER2_NAMES):
+        out |= {"layer", "name", "order"}
+    if ensemble not in DERIVED_ENSEMBLES and name in ORDER2_NAMES:
+        out |= {"ensemble", "name", "order"}
     return out
 
 
@@ -105,7 +128,7 @@ def _check_single_input(rec, name, ensemble, layer):
     assert rec.name == name and rec.order == _own_order(name)
     assert isinstance(rec.expr, sympy.Expr)
     _free_symbols_ok(rec.expr)
-    assert set(rec.dependencies) <= set(ALL_NAMES)
+    assert set(rec.dependencies) <= set(ALL_NAMES) | set(DIAGONAL_NAMES)   # Vd, Dd, Ad: i.i.d. weights
     assert {"gaussian", "orthogonal"} <= set(rec.initial)
     for value in rec.initial.values():         # layer 1: parameters and q0 = |x|^2/n0 only
         _free_symbols_ok(sympy.sympify(value), extra=(q0,))

@@ -50,22 +50,24 @@ def test_network_accepts_new_ensembles_and_residual():
         Network("tanh", depth=3, width=8, ensemble="bernoulli")
 
 
-@pytest.mark.parametrize("kw, param", [(dict(ensemble="uniform"), "ensemble"),
-                                       (dict(ensemble="rademacher"), "ensemble"),
-                                       (dict(first_layer="uniform"), "first_layer"),
-                                       (dict(residual=0.3), "residual")])
-def test_predict_refuses_what_derive_does_not_provide(kw, param):
-    with pytest.raises(ParameterError, match=f"^{param}: derive\\(\\) does not yet provide") as info:
-        predict(Network("tanh", depth=3, width=8, **kw))
-    assert info.value.parameter == param and "simulate() supports" in str(info.value)
+@pytest.mark.parametrize("act, kw, param", [("relu", dict(residual=0.3), "residual"),
+                                            ("gelu", dict(residual=0.3, ensemble="uniform"), "residual"),
+                                            ("relu", dict(first_layer="rademacher"), "first_layer")])
+def test_predict_refuses_what_derive_does_not_provide(act, kw, param):
+    """predict covers the new ensembles and the residual map (tests/test_kappa4.py,
+    tests/test_residual_theory.py) except where the 1/n theory does not apply."""
+    with pytest.raises(ParameterError, match=f"^{param}: ") as info:
+        predict(Network(act, depth=3, width=8, **kw))
+    assert info.value.parameter == param and "simulate() runs it" in str(info.value) or param == "first_layer"
 
 
 def test_cli_predict_and_compare_refuse_cleanly(capsys):
     from fwtheory.cli import main
 
-    assert main(["predict", "--ensemble", "uniform", "--depth", "3"]) == 2
-    assert "derive() does not yet provide recursions for ensemble 'uniform'" in capsys.readouterr().err
-    assert main(["compare", "--residual", "0.5", "--depth", "2", "--width", "4", "--samples", "10"]) == 2
+    assert main(["predict", "--ensemble", "uniform", "--depth", "3"]) == 0
+    capsys.readouterr()
+    assert main(["compare", "--activation", "relu", "--residual", "0.5", "--depth", "2", "--width", "4",
+                 "--samples", "10"]) == 2
     assert "residual" in capsys.readouterr().err
 
 

@@ -136,7 +136,7 @@ def test_extended_depth_is_lowered_when_the_theory_overflows():
 
 def test_bad_arguments():
     with pytest.raises(ParameterError, match="ensembles"):
-        saturation(ensembles=("uniform",))
+        saturation(ensembles=("haar",))
     with pytest.raises(ParameterError, match="extended_depth"):
         saturation(depth=50, extended_depth=20)
 

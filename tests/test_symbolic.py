@@ -315,8 +315,9 @@ def test_latex_carries_layer_superscripts(ensemble):
 
 
 @pytest.mark.parametrize("kwargs, parameter", [
-    (dict(inputs=0), "inputs"), (dict(inputs=2, layer="residual"), "layer"), (dict(layer="residual"), "layer"),
-    (dict(layer="conv"), "layer"), (dict(order=2), "order"), (dict(ensemble="uniform"), "ensemble"),
+    (dict(inputs=0), "inputs"), (dict(inputs=2, layer="residual"), "layer"), (dict(layer="resnet"), "layer"),
+    (dict(layer="conv"), "layer"), (dict(order=2), "order"), (dict(ensemble="haar"), "ensemble"),
+    (dict(inputs=2, ensemble="uniform"), "ensemble"),
 ])
 def test_derive_refuses_what_it_cannot_do(kwargs, parameter):
     """Issue 12: a bad number of inputs, the residual map, a wrong order or an unknown

@@ -34,12 +34,12 @@ def add_network_arguments(parser, *, depth=10, width=64, activation="tanh", cb=0
     if finite_width:
         ensembles = ENSEMBLES
         g.add_argument("--ensemble", default=ensemble, choices=ensembles,
-                       help=f"weight ensemble (default: {ensemble}; uniform and rademacher: simulate only)")
+                       help=f"weight ensemble (default: {ensemble}; uniform and rademacher: i.i.d. with a fourth cumulant)")
         g.add_argument("--first-layer", default=None, choices=ensembles,
                        help="first-layer ensemble (default: same as --ensemble)")
         g.add_argument("--residual", type=float, default=None, metavar="GAMMA",
                        help="residual network z^(l+1) = z^(l) + GAMMA (b + W sigma(z^(l))) for l >= 1 "
-                            "(default: plain MLP; simulate only)")
+                            "(default: plain MLP)")
     g.add_argument("--input-norm", type=float, default=1.0,
                    help="q0 = |x|^2 / n0 >= 0 of the input (default: 1)")
     return g

@@ -1,9 +1,10 @@
 """``fwtheory derive``: print derived single-input recursions."""
 
-from ..quantities import ALL_CORRELATORS
+from ..quantities import ALL_CORRELATORS, CORRELATORS
 
 ORDER2 = ("G2", "V1", "U6")
-NAMES = ALL_CORRELATORS + ORDER2
+DIAGONAL = ("Vd", "Dd", "Ad")     # single-neuron cumulants of i.i.d. weights (fwtheory.symbolic.iid)
+NAMES = ALL_CORRELATORS + ORDER2 + DIAGONAL
 
 # defines every symbol that can occur in a printed recursion (checked by tests/test_symbolic.py)
 LEGEND = (
@@ -15,7 +16,10 @@ LEGEND = (
     "K, Theta = kernel and mean NTK; G1, Theta1 = their 1/n corrections; V = four-point vertex;",
     "  D, F = NTK-preactivation and A, B = NTK-NTK correlators; P, Q = dNTK and R, S, T, U = ddNTK",
     "  correlators (normalizations: docs/conventions.md); order 1/n^2: G2 = 1/n^2 part of E[z^2],",
-    "  V1 = 1/n^2 part of the four-point vertex, U6 = six-point vertex (docs/derivation.md).",
+    "  V1 = 1/n^2 part of the four-point vertex, U6 = six-point vertex (docs/derivation.md);",
+    "i.i.d. uniform/rademacher weights: Vd, Dd, Ad = single-neuron parts of the fourth cumulant of z,",
+    "  of kappa(Hhat_ii, z_i, z_i) and of Var(Hhat_ii); q4 = sum_j x_j^4 / n0 (first layer only);",
+    "--layer residual: gamma = residual scale, z^(l+1) = z^(l) + gamma (b + W sigma(z^(l))).",
 )
 
 
@@ -47,7 +51,7 @@ def add_parser(sub):
     p.add_argument("name", nargs="?", default="all", choices=NAMES + ("all",),
                    help="correlator (default: all)")
     p.add_argument("--ensemble", default="gaussian",
-                   help="weight ensemble: gaussian or orthogonal (default: gaussian)")
+                   help="weight ensemble: gaussian, orthogonal, uniform or rademacher (default: gaussian)")
     p.add_argument("--inputs", type=int, default=1,
                    help="number of inputs m (default: 1); m > 1 prints the recursions at generic "
                         "sample indices 0, 1, 2, 3 (K, G1, V, Theta, Theta1, D, F, A, B)")
@@ -55,7 +59,7 @@ def add_parser(sub):
                    help="order in 1/n: 0 or 1 (K, Theta and the 1/n correlators), 2 (G2, V1, U6); "
                         "default: the named correlator's own order, or 1 with 'all'")
     p.add_argument("--layer", default="mlp",
-                   help="layer map: mlp or residual (default: mlp; residual is not derived yet)")
+                   help="layer map: mlp or residual (default: mlp)")
     p.add_argument("--latex", action="store_true", help="print LaTeX")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=run)
@@ -75,7 +79,11 @@ def run(args):
             raise ParameterError("order", f"with 'all' use --order 1 or 2, got {order}")
         if inputs != 1 and order == 2:
             raise ParameterError("order", "several inputs are derived to order 1/n only")
-        names, order = (ORDER2 if order == 2 else ALL_CORRELATORS), None
+        from ..symbolic.ensembles import IIDEnsemble, get_ensemble
+
+        iid = isinstance(get_ensemble(args.ensemble), IIDEnsemble)
+        base = CORRELATORS if layer == "residual" else ALL_CORRELATORS   # no P..U for the residual map
+        names, order = (ORDER2 if order == 2 else base + (DIAGONAL if iid else ())), None
         if inputs != 1:
             from ..symbolic.multi_input import MULTI_NAMES
 

@@ -120,13 +120,23 @@ def _differentiate(term, slot, fresh):
     return out
 
 
-def _derivatives_of_z(label, order, slots, fresh, first_layer, sample=None):
-    """Terms of d^order z_label / d theta_slots (layer l+1); with a ``sample``
-    label (several inputs) the site and derivative-node keys are (dummy, sample)."""
+def _derivatives_of_z(label, order, slots, fresh, first_layer, sample=None, residual=None):
+    """Terms of d^order z_label / d theta_slots (layer l+1).
+
+    ``sample`` (several inputs): the site and derivative-node keys are
+    (dummy, sample). ``residual``: the sympy symbol gamma of the residual map
+    z_label = z^(l)_label + gamma (b_label + sum_j W_label,j sigma(z^(l)_j)); the
+    layer-l neuron ``label`` is then a site keyed by the label itself (a fixed,
+    external neuron, not a summed dummy)."""
     j = fresh()
     key = j if sample is None else (j, sample)
-    terms = [_DTerm(sympy.Integer(1), [], [label], {}, {}, {}),
-             _DTerm(sympy.Integer(1), [(label, j)], [], {key: (1, 0, 0, 0, 0)}, {}, {})]
+    block = sympy.Integer(1) if residual is None else residual
+    terms = [_DTerm(block, [], [label], {}, {}, {}),
+             _DTerm(block, [(label, j)], [], {key: (1, 0, 0, 0, 0)}, {}, {})]
+    if residual is not None:
+        if first_layer or sample is not None:  # pragma: no cover - refused by derive
+            raise ValueError("the residual map acts on hidden layers of one input only")
+        terms.append(_DTerm(sympy.Integer(1), [], [], {label: (0, 0, 0, 0, 1)}, {}, {}))
     if first_layer:
         # the first layer acts on the fixed input x_j: no parameters below; the input
         # component is recorded as the power of z at the site (x_j^1)
@@ -201,7 +211,7 @@ def _root(uf, key):
     return (uf.find(key[0]), key[1]) if isinstance(key, tuple) else uf.find(key)
 
 
-def expand_field(kind, labels, fresh, first_layer=False, n=None, samples=None):
+def expand_field(kind, labels, fresh, first_layer=False, n=None, samples=None, residual=None):
     """Forward equation of the object ``kind`` at external neuron labels ``labels``,
     as a list of :class:`FieldTerm` (layer-(l+1) weights/biases, layer-l sites and objects).
 
@@ -209,11 +219,12 @@ def expand_field(kind, labels, fresh, first_layer=False, n=None, samples=None):
     ``samples`` (several inputs, :mod:`.multi_input`): one sample label per
     factor; the sites and object dummies are then keyed (dummy, sample), since
     sigma(z_{j;alpha}) and sigma(z_{j;beta}) at one neuron j are different factors.
+    ``residual``: the symbol gamma of a residual layer map (None: the plain MLP).
     """
     orders, contractions = OBJECTS[kind]
     slot_names = [[(f, s) for s in range(o)] for f, o in enumerate(orders)]
     samples = samples if samples is not None else (None,) * len(orders)
-    per_factor = [_derivatives_of_z(label, o, names, fresh, first_layer, sample)
+    per_factor = [_derivatives_of_z(label, o, names, fresh, first_layer, sample, residual)
                   for label, o, names, sample in zip(labels, orders, slot_names, samples)]
     out = []
     for combo in itertools.product(*per_factor):

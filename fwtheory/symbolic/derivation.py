@@ -43,8 +43,10 @@ from ..errors import ParameterError
 from .chain_rule import FieldTerm, expand_field
 from .cumulants import EPS, MAX_ORDER, DerivationError
 from .effective import add_powers, layer_expectation, truncate
-from .ensembles import get_ensemble, n
-from .symbols import C_W, C_b, CORRELATOR_SYMBOLS, GaussianMoment, correlator_latex, q0
+from .ensembles import IIDEnsemble, get_ensemble, n
+from .layers import LAYER_MAPS, reduce_pure_z
+from .iid import DIAGONAL_NAMES, DIAGONAL_TARGETS, UNCARRIED
+from .symbols import C_W, C_b, CORRELATOR_SYMBOLS, GaussianMoment, correlator_latex, gamma, q0, q4
 
 NAMES = ("K", "G1", "V", "Theta", "Theta1", "D", "F", "A", "B", "P", "Q", "R", "S", "T", "U")
 #: correlators of order 1/n^2 (single input, preactivations only)
@@ -61,13 +63,14 @@ class _Fresh:
         return next(self.count)
 
 
-def _expand_fields(fields, first_layer):
+def _expand_fields(fields, first_layer, residual=False):
     """Multiply out a product of fields, e.g. [("z", "i"), ("H", "i", "k")], each
     expanded into its forward equation by :func:`.chain_rule.expand_field`."""
     fresh = _Fresh()
     products = [FieldTerm(sympy.Integer(1))]
     for kind, *labels in fields:
-        options = expand_field(kind, labels, fresh, first_layer=first_layer, n=n)
+        options = expand_field(kind, labels, fresh, first_layer=first_layer, n=n,
+                               residual=gamma if residual else None)
         products = [a * b for a in products for b in options]
     return products
 
@@ -115,8 +118,9 @@ def _average_weights(term, ensemble):
         uf = _UnionFind()
         for d in term.site:
             uf.find(d)
-        for a, b in col_pairs:
-            uf.union(cols[a], cols[b])
+        for block in col_pairs:         # pairs; blocks of 4, ... for i.i.d. weights with cumulants
+            for b in block[1:]:
+                uf.union(cols[block[0]], cols[b])
         site = {}
         for d, p in term.site.items():
             r = uf.find(d)
@@ -140,9 +144,11 @@ def _set_partitions(items):
         yield [[first]] + part
 
 
-def _falling(p):
+def _falling(p, start=0):
+    """(n - start)(n - start - 1)...(n - start - p + 1): the number of ways to give p
+    blocks distinct neurons among n, avoiding ``start`` fixed ones."""
     out = sympy.Integer(1)
-    for k in range(p):
+    for k in range(start, start + p):
         out *= n - k
     return out
 
@@ -170,12 +176,19 @@ def _input_sum(power):
         return n
     if power == (0, 0, 0, 0, 2):
         return n * q0
+    if power == (0, 0, 0, 0, 4):    # a fourth-cumulant block of i.i.d. weights
+        return n * q4
     # any other input moment would make the first layer depend on more than |x|:
     # the symbol makes such a dependence visible in the result (none arises).
     return sympy.Symbol("S_%d" % power[4])
 
 
-def expectation(fields, ensemble, first_layer=False, order=1):
+def _carries_diagonal(rule):
+    """i.i.d. weights with a fourth cumulant: the layer-l theory carries Vd, Dd, Ad."""
+    return isinstance(rule, IIDEnsemble)
+
+
+def expectation(fields, ensemble, first_layer=False, order=1, diagonal=None, layer="mlp"):
     """E[prod fields] at layer l+1 as a polynomial in EPS (= 1/n) up to ``order``.
 
     ``fields``: tuple like (("z", "i"), ("z", "i"), ("z", "k"), ("z", "k"));
@@ -186,10 +199,22 @@ def expectation(fields, ensemble, first_layer=False, order=1):
     ``order`` is 0, 1 or 2. Order 2 uses the layer-l correlators G2, V1, U6
     (:mod:`.cumulants`) and is available for preactivation fields ``z`` only;
     NTK fields at order 2 raise :class:`~fwtheory.errors.ParameterError`.
+
+    ``diagonal``: carry the single-neuron cumulants Vd, Dd, Ad of the layer
+    below (:mod:`.iid`); default: exactly for i.i.d. ensembles with a fourth
+    cumulant. ``diagonal=True`` with a rotation-invariant ensemble is the
+    recursion from a non-rotation-invariant layer l (e.g. a uniform first layer
+    under Gaussian hidden layers). ``layer="residual"``: the hidden layer map
+    z^(l+1) = z^(l) + gamma (b + W sigma(z^(l))) (symbol ``gamma``); the first
+    layer is plain in both.
     """
     fields = tuple(tuple(f) for f in fields)
     _check_order(order, () if first_layer else fields)  # the first layer is exact in n
-    return _expectation(fields, get_ensemble(ensemble).name, first_layer, order)
+    rule = get_ensemble(ensemble)
+    diagonal = _carries_diagonal(rule) if diagonal is None else bool(diagonal)
+    _check_supported(1, layer)
+    return _expectation(fields, rule.name, first_layer, order, diagonal and not first_layer,
+                        layer == "residual")
 
 
 def _check_order(order, fields=()):
@@ -207,10 +232,10 @@ def _check_order(order, fields=()):
 
 
 @lru_cache(maxsize=None)
-def _expectation(fields, ensemble_name, first_layer, order):
+def _expectation(fields, ensemble_name, first_layer, order, diagonal=False, residual=False):
     ensemble = get_ensemble(ensemble_name)
     total = sympy.Integer(0)
-    for term in _expand_fields(fields, first_layer):
+    for term in _expand_fields(fields, first_layer, residual and not first_layer):
         for coeff, site, objects in _average_weights(term, ensemble):
             sym, nfac = coeff.as_independent(n, as_Add=False)
             if first_layer:
@@ -219,17 +244,25 @@ def _expectation(fields, ensemble_name, first_layer, order):
                     value *= _input_sum(p)
                 total += sym * sympy.cancel(value)
                 continue
-            dummies = sorted(site)
+            # residual maps: the external neurons (labels, str) are layer-l sites too; they
+            # are fixed, distinct neurons, and the summed dummies (int) range over the others
+            dummies = sorted(site, key=lambda d: (isinstance(d, str), str(d)))
+            external = sum(isinstance(d, str) for d in dummies)
             for blocks in _set_partitions(dummies):
+                if any(sum(isinstance(d, str) for d in blk) > 1 for blk in blocks):
+                    continue
+                free = sum(not any(isinstance(d, str) for d in blk) for blk in blocks)
                 block_of = {d: idx for idx, blk in enumerate(blocks) for d in blk}
                 sites = [(0,) * 5 for _ in blocks]
                 for d, p in site.items():
                     sites[block_of[d]] = add_powers(sites[block_of[d]], p)
                 objs = [(kind, tuple(block_of[d] for d in dums)) for kind, dums in objects]
-                scalar = _eps_series(sympy.cancel(nfac * _falling(len(blocks))), order)
-                total += sym * scalar * layer_expectation(sites, objs, order)
+                scalar = _eps_series(sympy.cancel(nfac * _falling(free, external)), order)
+                total += sym * scalar * layer_expectation(sites, objs, order, diagonal)
     if first_layer:
         return sympy.factor(sympy.together(total))  # exact in n = n0
+    if residual:    # the shortcut brings moments of z alone: closed forms
+        total = reduce_pure_z(total)
     return truncate(sympy.expand(total), order)
 
 
@@ -280,8 +313,9 @@ def _joint_cumulant(groups, moment_of):
     return total
 
 
-def _coefficient(groups, order, ensemble):
-    joint = _joint_cumulant(groups, lambda fields: expectation(fields, ensemble, order=order))
+def _coefficient(groups, order, ensemble, diagonal=False, layer="mlp"):
+    joint = _joint_cumulant(groups, lambda fields: expectation(fields, ensemble, order=order,
+                                                               diagonal=diagonal, layer=layer))
     joint = truncate(sympy.expand(joint), order)
     # a joint cumulant of m groups of fields at distinct neurons is O(eps^(m-1))
     for lower in range(min(order, len(groups) - 1)):
@@ -304,7 +338,7 @@ def _first_layer_value(groups, order, ensemble):
 
 
 def _tidy(expr):
-    syms = [CORRELATOR_SYMBOLS[k] for k in ALL_NAMES]
+    syms = [CORRELATOR_SYMBOLS[k] for k in ALL_NAMES + DIAGONAL_NAMES]
     return sympy.collect(sympy.expand(expr), syms)
 
 
@@ -317,7 +351,9 @@ class Recursion:
     ``C_b, C_W, lambda_b, lambda_W`` and Gaussian-moment symbols at K^(l).
     ``initial`` maps the first-layer ensemble to the layer-1 value (in q0 and
     the parameters); ``initial_exact`` keeps its exact n dependence.
-    ``order`` is the power of 1/n of which the correlator is the coefficient.
+    ``order`` is the power of 1/n of which the correlator is the coefficient;
+    ``layer`` the hidden layer map ("mlp" or "residual", whose recursions
+    contain the symbol ``gamma``; the first layer is plain in both).
     """
 
     name: str
@@ -326,6 +362,7 @@ class Recursion:
     initial: Mapping
     initial_exact: Mapping
     order: int = 1
+    layer: str = "mlp"
 
     def __post_init__(self):
         # derive() caches its results: hand out read-only views so that a caller
@@ -339,7 +376,7 @@ class Recursion:
         whenever a Gaussian moment at K^(l) occurs)."""
         free = self.expr.free_symbols
         uses_k = bool(self.expr.atoms(GaussianMoment))
-        return tuple(k for k in ALL_NAMES
+        return tuple(k for k in ALL_NAMES + DIAGONAL_NAMES
                      if CORRELATOR_SYMBOLS[k] in free or (k == "K" and uses_k))
 
     def __str__(self):
@@ -366,39 +403,82 @@ def derive(name, ensemble="gaussian", inputs=1, order=None, layer="mlp"):
     """Derive the single-input recursion of correlator ``name`` for ``ensemble``.
 
     ``name`` is one of K, G1, V, Theta, Theta1, D, F, A, B, P, Q, R, S, T, U
-    (normalizations: :mod:`fwtheory.quantities`) or one of the order-1/n^2
-    correlators G2, V1, U6 (docs/derivation.md). ``order`` is the power of 1/n
-    the correlator multiplies (0 for K and Theta, 2 for G2, V1, U6, 1 for the
-    others); it defaults to that value, and any other value raises (e.g. the
-    1/n^2 correction of V is the separate correlator V1). Returns a
-    :class:`Recursion`.
+    (normalizations: :mod:`fwtheory.quantities`), one of the order-1/n^2
+    correlators G2, V1, U6 (docs/derivation.md), or one of the single-neuron
+    cumulants Vd, Dd, Ad of i.i.d. weights with a fourth cumulant
+    (:mod:`.iid`). ``order`` is the power of 1/n the correlator multiplies (0
+    for K and Theta, 2 for G2, V1, U6, 1 for the others); it defaults to that
+    value, and any other value raises (e.g. the 1/n^2 correction of V is the
+    separate correlator V1). Returns a :class:`Recursion`.
+
+    ``ensemble``: "gaussian", "orthogonal", the i.i.d. "uniform" and
+    "rademacher", or any rule registered with
+    :func:`~fwtheory.symbolic.ensembles.register_ensemble` (an
+    :class:`~fwtheory.symbolic.ensembles.IIDEnsemble` with a given kappa_4,
+    which may be a sympy symbol). For the i.i.d. ensembles the layer-l theory
+    carries the single-neuron cumulants Vd, Dd, Ad and the recursions contain
+    them; for the rotation-invariant ones they vanish at every layer and do
+    not appear (Vd, Dd, Ad derive to 0).
 
     ``inputs`` = m > 1 (several inputs) returns a
     :class:`~fwtheory.symbolic.multi_input.MultiRecursion` holding the
     recursion at generic sample indices (K, G1, V, Theta, Theta1, D, F, A, B;
-    docs/derivation.md, "Several inputs"). ``layer`` names the layer map: the
-    residual one raises a :class:`~fwtheory.errors.ParameterError` saying so,
-    never a silently wrong MLP result.
+    docs/derivation.md, "Several inputs"; plain MLP, Gaussian and orthogonal
+    weights). ``layer`` names the layer map: "mlp" or "residual" (z^(l+1) =
+    z^(l) + gamma (b + W sigma(z^(l))), :mod:`.layers`; one input, order 1/n,
+    the NTK descendants refused). Whatever is not derived raises a
+    :class:`~fwtheory.errors.ParameterError` naming the missing piece, never a
+    silently truncated result.
     """
     if _check_supported(inputs, layer) > 1:
         from .multi_input import MULTI_TARGETS, derive_multi
 
+        if layer != "mlp":
+            raise ParameterError("layer", f"several inputs are derived for the plain MLP only, got "
+                                          f"layer={layer!r} (the residual map is derived for one input)")
+        if get_ensemble(ensemble).name not in ("gaussian", "orthogonal"):
+            raise ParameterError("ensemble", "several inputs are derived for the 'gaussian' and "
+                                             f"'orthogonal' ensembles only, got {ensemble!r} (the kappa_4 "
+                                             "single-neuron cumulants are carried for one input)")
         own = MULTI_TARGETS[name][1] if name in MULTI_TARGETS else None
         if order is not None and own is not None and order != own:
             raise ParameterError("order", f"{name} is the coefficient of 1/n^{own}, got order={order!r} "
                                           "(several inputs are derived to order 1/n)")
         return derive_multi(name, ensemble, inputs)
-    if name not in TARGETS:
-        raise ParameterError("name", f"must be one of {', '.join(ALL_NAMES)}, got {name!r}")
-    own = TARGETS[name][1]
+    if name not in TARGETS and name not in DIAGONAL_TARGETS:
+        raise ParameterError("name", f"must be one of {', '.join(ALL_NAMES + DIAGONAL_NAMES)}, got {name!r}")
+    own = TARGETS[name][1] if name in TARGETS else 1
     if order is not None and order != own:
         raise ParameterError("order", f"{name} is the coefficient of 1/n^{own}, got order={order!r}"
                              " (the 1/n^2 corrections are the correlators G2 of K+G1/n, V1 of V, "
                              "U6 the six-point vertex)")
-    return _derive(name, get_ensemble(ensemble).name)
+    _check_residual_name(name, layer)
+    rule = get_ensemble(ensemble)
+    if _carries_diagonal(rule) and own > 1:
+        from .iid import check_diagonal_order
+
+        check_diagonal_order(own)
+    return _derive(name, rule.name, _carries_diagonal(rule), layer)
 
 
-LAYER_MAPS = ("mlp", "residual")
+def derive_carrying_diagonal(name, ensemble="gaussian", layer="mlp"):
+    """The recursion of ``name`` for ``ensemble`` with the layer-l theory
+    carrying the single-neuron cumulants Vd, Dd, Ad (:mod:`.iid`), also for a
+    rotation-invariant ensemble: the step from a layer l whose law is not
+    rotation invariant (an i.i.d. first layer with a fourth cumulant under
+    Gaussian or orthogonal hidden layers). Equal to :func:`derive` for the
+    i.i.d. ensembles; order-1 correlators only."""
+    if name not in TARGETS and name not in DIAGONAL_TARGETS:
+        raise ParameterError("name", f"must be one of {', '.join(ALL_NAMES + DIAGONAL_NAMES)}, got {name!r}")
+    if name in ORDER2_NAMES:
+        from .iid import check_diagonal_order
+
+        check_diagonal_order(2)
+    _check_supported(1, layer)
+    _check_residual_name(name, layer)
+    return _derive(name, get_ensemble(ensemble).name, True, layer)
+
+
 
 
 def _check_supported(inputs, layer):
@@ -407,21 +487,68 @@ def _check_supported(inputs, layer):
     m = check_int("inputs", inputs, lower=1)
     if not isinstance(layer, str) or layer not in LAYER_MAPS:
         raise ParameterError("layer", f"must be one of {', '.join(LAYER_MAPS)}, got {layer!r}")
-    if layer == "residual":
-        raise ParameterError("layer", "the residual layer map is not derived yet; only layer='mlp' "
-                                      "(simulate() samples residual networks: Network(residual=gamma))")
     return m
 
 
+def _check_residual_name(name, layer):
+    if layer == "residual" and name in ("P", "Q", "R", "S", "T", "U"):
+        raise ParameterError("layer", f"{name} is not derived for the residual map: the shortcut keeps the "
+                                      "external neurons' NTK entries, and their joint cumulants with the "
+                                      "dNTK/ddNTKs (e.g. E[Hhat_ik dHhat_kik]) are not in the layer-l theory "
+                                      "(docs/derivation.md)")
+    if layer == "residual" and name in ORDER2_NAMES:
+        raise ParameterError("order", f"{name} (order 1/n^2) is not derived for the residual map")
+
+
+#: first-layer ensembles whose layer-1 values every recursion carries; a recursion
+#: carrying the single-neuron cumulants also has the i.i.d. first layers
+_FIRST_LAYERS = ("gaussian", "orthogonal")
+_IID_FIRST_LAYERS = ("uniform", "rademacher")
+
+
 @lru_cache(maxsize=None)
-def _derive(name, ens):
+def _derive(name, ens, diagonal=False, layer="mlp"):
+    if name in DIAGONAL_TARGETS:
+        return _derive_diagonal(name, ens, layer)
     groups, order = TARGETS[name]
-    expr = _tidy(_coefficient(groups, order, ens))
+    expr = _tidy(_coefficient(groups, order, ens, diagonal, layer))
+    _check_carried(name, expr)
     initial, exact = {}, {}
-    for first in ("gaussian", "orthogonal"):
+    for first in _first_layers(ens, diagonal):
         exact[first] = _first_layer_value(groups, order, first)
         initial[first] = sympy.factor(sympy.limit(exact[first], n, sympy.oo))
-    return Recursion(name, ens, expr, initial, exact, order)
+    return Recursion(name, ens, expr, initial, exact, order, layer)
+
+
+def _first_layers(ens, diagonal):
+    if not diagonal:
+        return _FIRST_LAYERS
+    extra = () if ens in _FIRST_LAYERS + _IID_FIRST_LAYERS else (ens,)
+    return _FIRST_LAYERS + _IID_FIRST_LAYERS + extra
+
+
+def _check_carried(name, expr):
+    if UNCARRIED in expr.free_symbols:
+        raise DerivationError(f"the recursion of {name} needs a single-neuron cumulant of an NTK "
+                              "descendant, which the layer-l theory of i.i.d. weights does not carry")
+
+
+def _derive_diagonal(name, ens, layer="mlp"):
+    """Vd, Dd, Ad: the 1/n part of a single-neuron joint cumulant minus its pair part
+    (:data:`.iid.DIAGONAL_TARGETS`), from the recursions of the pair parts."""
+    groups, pair_part = DIAGONAL_TARGETS[name]
+    joint = _coefficient(groups, 1, ens, True, layer)
+    pairs = sum((c * _derive(k, ens, True, layer).expr for k, c in pair_part.items()), sympy.Integer(0))
+    expr = _tidy(joint - pairs)
+    _check_carried(name, expr)
+    initial, exact = {}, {}
+    for first in _first_layers(ens, True):
+        value = _first_layer_value(groups, 1, first)
+        for k, c in pair_part.items():
+            value -= c * _derive(k, ens, True, layer).initial_exact[first]
+        exact[first] = sympy.factor(sympy.together(value))
+        initial[first] = sympy.factor(sympy.limit(exact[first], n, sympy.oo))
+    return Recursion(name, ens, expr, initial, exact, 1, layer)
 
 
 def dependency_graph(ensemble="gaussian", order=1):

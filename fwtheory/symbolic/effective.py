@@ -112,7 +112,7 @@ def _descendant_expectation(sites, kind, idx):
     return coef * _prod_except(mean, ())
 
 
-def layer_expectation(sites, objects, order=1):
+def layer_expectation(sites, objects, order=1, diagonal=False):
     """E[prod_a f_a(z_a) prod objects] at layer l, to O(eps^order).
 
     ``sites``: list of power tuples, one per distinct neuron (block);
@@ -121,8 +121,17 @@ def layer_expectation(sites, objects, order=1):
     Products of single-neuron functions alone go through the general cumulant
     expansion (:func:`.cumulants.product_expectation`, any tabulated order);
     the NTK objects are known to O(eps) only, and asking for more raises.
+
+    ``diagonal=True`` adds the single-neuron cumulants Vd, Dd, Ad of i.i.d.
+    weights with a fourth cumulant (:mod:`.iid`; order 1 only).
     """
+    if diagonal:
+        from .iid import check_diagonal_order, diagonal_sites, diagonal_two_fluctuations
+
+        check_diagonal_order(order)
     if not objects:
+        if diagonal:
+            return sympy.expand(product_expectation(sites, order) + EPS * diagonal_sites(sites))
         return product_expectation(sites, order)
     if order > 1:
         kinds = sorted({kind for kind, _ in objects})
@@ -138,23 +147,37 @@ def layer_expectation(sites, objects, order=1):
         # the descendant is already O(1/n): every NTK entry takes its leading mean
         if not all(a == b for a, b in ntk_pairs):
             return sympy.Integer(0)
-        return sympy.expand(EPS * S["Theta"] ** len(ntk_pairs) * _descendant_expectation(sites, *others[0]))
+        value = _descendant_expectation(sites, *others[0])
+        if diagonal and len(set(others[0][1])) == 1:
+            # a descendant with all its indices at one neuron would have a single-neuron
+            # part that is not carried: mark it (derive() refuses if it survives the expansion)
+            from .iid import UNCARRIED
+
+            value += UNCARRIED
+        return sympy.expand(EPS * S["Theta"] ** len(ntk_pairs) * value)
     mean_ntk = S["Theta"] + EPS * S["Theta1"]
     total = sympy.Integer(0)
     m = len(ntk_pairs)
-    diagonal = [a == b for a, b in ntk_pairs]
+    on_diagonal = [a == b for a, b in ntk_pairs]
     for r in range(0, min(m, 2) + 1):
         for fluct in combinations(range(m), r):
             rest = [h for h in range(m) if h not in fluct]
-            if not all(diagonal[h] for h in rest):
+            if not all(on_diagonal[h] for h in rest):
                 continue  # an off-diagonal entry has zero mean
             prefactor = mean_ntk ** len(rest)
             if r == 0:
                 value = product_expectation(sites, 1)
+                if diagonal:
+                    value += EPS * diagonal_sites(sites)
             elif r == 1:
                 value = EPS * _one_fluctuation(sites, *ntk_pairs[fluct[0]])
+                a, b = ntk_pairs[fluct[0]]
+                if diagonal and a == b:
+                    value += EPS * S["Dd"] * _m(sites[a], 1) * _prod_except([_m(p) for p in sites], {a})
             else:
                 value = EPS * _two_fluctuations(sites, ntk_pairs[fluct[0]], ntk_pairs[fluct[1]])
+                if diagonal:
+                    value += EPS * diagonal_two_fluctuations(sites, ntk_pairs[fluct[0]], ntk_pairs[fluct[1]])
             total += prefactor * value
     return truncate(sympy.expand(total), 1)
 

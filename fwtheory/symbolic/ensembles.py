@@ -27,10 +27,13 @@ __all__ = [
     "weingarten_table",
     "GaussianEnsemble",
     "OrthogonalEnsemble",
+    "IIDEnsemble",
+    "even_block_partitions",
     "get_ensemble",
     "register_ensemble",
 ]
 
+import itertools
 from functools import lru_cache
 
 import sympy
@@ -152,7 +155,82 @@ class OrthogonalEnsemble:
                 yield scale * table[coset_type(p, q)].subs(n, fan_in), p, q
 
 
-_ENSEMBLES = {"gaussian": GaussianEnsemble(), "orthogonal": OrthogonalEnsemble()}
+def even_block_partitions(points, max_block):
+    """All set partitions of the tuple ``points`` into blocks of even size <= ``max_block``."""
+    points = tuple(points)
+    if not points:
+        return [()]
+    first, rest = points[0], points[1:]
+    out = []
+    for size in range(1, max_block, 2):          # the block of ``first`` takes ``size`` others
+        for others in itertools.combinations(range(len(rest)), size):
+            block = (first,) + tuple(rest[i] for i in others)
+            remaining = tuple(x for i, x in enumerate(rest) if i not in others)
+            for sub in even_block_partitions(remaining, max_block):
+                out.append((block,) + sub)
+    return out
+
+
+class IIDEnsemble:
+    """i.i.d. weights of variance C_W / fan_in with higher cumulants.
+
+    The entries are independent, so a joint cumulant of weight entries vanishes
+    unless all of them are the same entry, and the moment-cumulant formula gives
+
+        E[W_{r1 c1} ... W_{r2k c2k}] = sum_{set partitions pi into even blocks}
+                                       prod_{B in pi} delta(rows of B) delta(columns of B) kappa_{|B|},
+        kappa_2 = C_W / n,   kappa_{2r} = c_{2r} (C_W / n)^r,
+
+    with c_{2r} the relative cumulants of the unit-variance law (uniform on
+    [-sqrt 3, sqrt 3]: c_4 = -6/5, c_6 = 48/7; signs +-1: c_4 = -2, c_6 = 16;
+    Gaussian: all zero). ``cumulants`` = {2r: c_2r} for r >= 2; blocks whose
+    cumulant is not given are omitted. A block of 2r >= 4 entries shares one
+    column sum where r pairs have r, so it is O(1/n^(r-1)) relative to them:
+    at order 1/n only c_4 enters (docs/derivation.md, "i.i.d. weights with a
+    fourth cumulant"). The law is not rotation invariant: the fourth cumulant
+    gives the next layer single-neuron (delta_{iiii}) cumulants, which the
+    layer-l effective theory carries as Vd, Dd, Ad (:mod:`.iid`).
+    """
+
+    rotation_invariant = False
+
+    def __init__(self, name, kappa4, cumulants=None):
+        self.name = name
+        self.kappa4 = sympy.sympify(kappa4)
+        c = {4: self.kappa4}
+        c.update({int(k): sympy.sympify(v) for k, v in (cumulants or {}).items()})
+        if any(k < 4 or k % 2 for k in c):
+            raise ValueError("cumulants are keyed by even orders >= 4")
+        self.cumulants = c
+        self.max_block = max(k for k, v in c.items() if v != 0) if any(v != 0 for v in c.values()) else 2
+
+    def __repr__(self):
+        return f"IIDEnsemble({self.name!r}, kappa4={self.kappa4})"
+
+    def pairings(self, rows, fan_in, C_W):
+        """Yield (coefficient, row_blocks, col_blocks): blocks of equal rows and
+        (after the average) equal columns; pairs and, where the law has them,
+        blocks of 4, 6, ... entries with their cumulants."""
+        k2 = len(rows)
+        if k2 % 2:
+            return
+        var = C_W / fan_in
+        for blocks in even_block_partitions(range(k2), self.max_block):
+            if not all(rows[a] == rows[blk[0]] for blk in blocks for a in blk):
+                continue
+            coeff = var ** (k2 // 2)
+            for blk in blocks:
+                if len(blk) > 2:
+                    coeff = coeff * self.cumulants.get(len(blk), 0)
+            if coeff != 0:
+                yield coeff, blocks, blocks
+
+
+_ENSEMBLES = {"gaussian": GaussianEnsemble(), "orthogonal": OrthogonalEnsemble(),
+              # unit-variance laws: uniform on [-sqrt 3, sqrt 3] (m4 = 9/5, m6 = 27/7) and
+              # signs +-1 (m4 = m6 = 1); c4 = m4 - 3, c6 = m6 - 15 m4 + 30
+              "uniform": IIDEnsemble("uniform", sympy.Rational(-6, 5), {6: sympy.Rational(48, 7)}),
+              "rademacher": IIDEnsemble("rademacher", -2, {6: 16})}
 
 
 def register_ensemble(rule):
@@ -162,15 +240,24 @@ def register_ensemble(rule):
     :class:`GaussianEnsemble`) and ``rotation_invariant``: True only when the
     law of W is invariant under O(n) rotations, so that every cumulant of the
     next layer is a sum of pair-delta products. The layer-l effective theory
-    (:mod:`.cumulants`) carries only such cumulants, so :func:`get_ensemble`
-    refuses a rule without it, e.g. i.i.d. non-Gaussian weights, whose fourth
-    cumulant adds a single-neuron delta_{iiii} term (docs/derivation.md).
+    (:mod:`.cumulants`) carries such cumulants, plus the single-neuron
+    (delta_{iiii}) cumulants of i.i.d. weights with a fourth cumulant
+    (:class:`IIDEnsemble`, e.g. ``register_ensemble(IIDEnsemble("mine",
+    kappa4=-1))``; :mod:`.iid`). :func:`get_ensemble` refuses any other rule
+    that is not rotation invariant rather than drop the cumulants it would
+    generate (docs/derivation.md).
     """
     from ..errors import ParameterError
 
     name = getattr(rule, "name", None)
     if not isinstance(name, str) or not name or not callable(getattr(rule, "pairings", None)):
         raise ParameterError("rule", "must have a non-empty str name and a pairings(rows, fan_in, C_W) method")
+    if _ENSEMBLES.get(name, rule) is not rule:
+        # a new rule under a known name: forget what was derived with the old one
+        from . import derivation
+
+        derivation._expectation.cache_clear()
+        derivation._derive.cache_clear()
     _ENSEMBLES[name] = rule
     return rule
 
@@ -182,10 +269,10 @@ def get_ensemble(name):
         rule = _ENSEMBLES[name]
     except (KeyError, TypeError):
         raise ParameterError("ensemble", f"must be one of {', '.join(_ENSEMBLES)}, got {name!r}") from None
-    if not getattr(rule, "rotation_invariant", False):
+    if not getattr(rule, "rotation_invariant", False) and not isinstance(rule, IIDEnsemble):
         raise ParameterError(
             "ensemble", f"{name!r} is not rotation invariant: its single-neuron cumulants "
-                        "(delta_iiii terms, e.g. a fourth cumulant of i.i.d. weights) are not carried "
-                        "by the layer-l effective theory yet, so derive() refuses it rather than "
-                        "drop them (simulate() samples 'uniform' and 'rademacher' weights)")
+                        "(delta_iiii terms) are carried by the layer-l effective theory only for i.i.d. "
+                        "weights declared as fwtheory.symbolic.ensembles.IIDEnsemble(name, kappa4), so "
+                        "derive() refuses it rather than drop them")
     return rule

@@ -2,14 +2,15 @@
 
 * network parameters ``C_b, C_W, lambda_b, lambda_W`` and the input norm ``q0``;
 * layer-l correlators ``K, G1, V, Theta, Theta1, D, F, A, B`` (single input,
-  normalizations of :mod:`fwtheory.quantities`);
+  normalizations of :mod:`fwtheory.quantities`) and the single-neuron cumulants
+  ``Vd, Dd, Ad`` of i.i.d. weights with a fourth cumulant (:mod:`.iid`);
 * :class:`GaussianMoment`: the symbol for
   d^k/dK^k < sigma^a sigma'^b sigma''^c sigma'''^e z^d >_K, the Gaussian
   expectation at the layer-l kernel K (PDLT eq. (4.25); docs/conventions.md).
 """
 
 __all__ = [
-    "C_b", "C_W", "lambda_b", "lambda_W", "q0", "CORRELATOR_SYMBOLS", "GaussianMoment",
+    "C_b", "C_W", "lambda_b", "lambda_W", "q0", "q4", "gamma", "CORRELATOR_SYMBOLS", "GaussianMoment",
     "moment", "moments_in", "correlator_latex",
 ]
 
@@ -22,6 +23,11 @@ C_W = sympy.Symbol("C_W", positive=True)
 lambda_b = sympy.Symbol("lambda_b", nonnegative=True)
 lambda_W = sympy.Symbol("lambda_W", nonnegative=True)
 q0 = sympy.Symbol("q0", nonnegative=True)
+#: (1/n0) sum_j x_j^4 of the input: the first layer of i.i.d. weights with a fourth
+#: cumulant depends on it (q4 = q0^2 for the samplers' input x = sqrt(q0) (1, ..., 1))
+q4 = sympy.Symbol("q4", nonnegative=True)
+#: residual scale of the residual layer map z^(l+1) = z^(l) + gamma (b + W sigma(z^(l)))
+gamma = sympy.Symbol("gamma", nonnegative=True)
 
 CORRELATOR_SYMBOLS = {
     "K": sympy.Symbol("K", positive=True),
@@ -44,12 +50,19 @@ CORRELATOR_SYMBOLS = {
     "G2": sympy.Symbol("G2", real=True),
     "V1": sympy.Symbol("V1", real=True),
     "U6": sympy.Symbol("U6", real=True),
+    # single-neuron (delta_{iiii}) cumulants of i.i.d. weights with a fourth cumulant,
+    # order 1/n (docs/derivation.md): kappa_4(z_i) = (3V + Vd)/n,
+    # kappa(Hhat_ii, z_i, z_i) = (D + 2F + Dd)/n, Var(Hhat_ii) = (A + 2B + Ad)/n
+    "Vd": sympy.Symbol("Vd", real=True),
+    "Dd": sympy.Symbol("Dd", real=True),
+    "Ad": sympy.Symbol("Ad", real=True),
 }
 
 # LaTeX of a correlator: (base, start of the superscript); PDLT writes the 1/n
 # corrections of K and Theta as G^{\{1\}(l)} and Theta^{\{1\}(l)}
 _CORRELATOR_LATEX = {"G1": ("G", r"\{1\}"), "Theta": (r"\Theta", ""), "Theta1": (r"\Theta", r"\{1\}"),
-                     "G2": ("G", r"\{2\}"), "V1": ("V", r"\{1\}"), "U6": ("U", r"\{6\}")}
+                     "G2": ("G", r"\{2\}"), "V1": ("V", r"\{1\}"), "U6": ("U", r"\{6\}"),
+                     "Vd": ("V", r"\{\delta\}"), "Dd": ("D", r"\{\delta\}"), "Ad": ("A", r"\{\delta\}")}
 
 
 def correlator_latex(name, layer=r"\ell"):
