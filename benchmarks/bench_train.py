@@ -16,7 +16,8 @@ layer 3 products of 2 m n^2 (Z = S W^T, dW = G^T S, G W), the first layer 2, the
 output layer 3 products of 2 m n (G is m x 1). Elementwise work (tanh, its
 derivative, the update W -= c dW) is not counted and is what the ratio loses.
 Threads: whatever BLAS uses (set OPENBLAS_NUM_THREADS=1 for a one-core figure); the
-reference GEMM runs with the same setting.
+reference GEMM runs with the same setting. ``--blas-single-thread`` trains with one
+OpenBLAS thread while the reference GEMM keeps the default threads.
 """
 
 import argparse
@@ -51,11 +52,11 @@ def gemm_rate(m, n, repeat):
     return 2.0 * m * n * n / best, best
 
 
-def step_time(n, L, m, repeat):
+def step_time(n, L, m, repeat, single=False):
     net = Network("tanh", depth=L, width=n)
     rng = np.random.default_rng(1)
     X, Y = rng.standard_normal((m, n)), rng.standard_normal((m, 1))
-    kw = dict(learning_rate=1e-3, seed=0, record_ntk=False, record_steps=[0])
+    kw = dict(learning_rate=1e-3, seed=0, record_ntk=False, record_steps=[0], blas_single_thread=single)
     train(net, X, Y, steps=2, **kw)                          # warm-up
     best = float("inf")
     for _ in range(3):
@@ -75,14 +76,17 @@ def main(argv=None):
     p.add_argument("--depth", type=int, default=20)
     p.add_argument("--inputs", type=int, default=256)
     p.add_argument("--repeat", type=int, default=30)
+    p.add_argument("--blas-single-thread", action="store_true",
+                   help="train with blas_single_thread=True (one OpenBLAS thread during the steps only)")
     a = p.parse_args(argv)
     n, L, m = a.width, a.depth, a.inputs
     rate, t_gemm = gemm_rate(m, n, 200)
-    t_step = step_time(n, L, m, a.repeat)
+    t_step = step_time(n, L, m, a.repeat, a.blas_single_thread)
     flops = step_flops(m, n, L)
     ratio = (flops / t_step) / rate
     threads = os.environ.get("OPENBLAS_NUM_THREADS", "default")
-    print(f"width {n}, depth {L}, {m} inputs, BLAS threads {threads}")
+    print(f"width {n}, depth {L}, {m} inputs, BLAS threads {threads}"
+          + (" (train: blas_single_thread)" if a.blas_single_thread else ""))
     print(f"GEMM ({m} x {n}) @ ({n} x {n}): {t_gemm * 1e3:.3f} ms, {rate / 1e9:.1f} GFLOP/s")
     print(f"one full-batch step: {t_step * 1e3:.2f} ms, {flops / 1e9:.3f} GFLOP in products, "
           f"{flops / t_step / 1e9:.1f} GFLOP/s")

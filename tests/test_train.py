@@ -166,6 +166,12 @@ def test_training_reproducible_sgd_and_interrupt():
     # SGD with the whole data set as batch is gradient descent (sums reordered only)
     s = train(net, X, Y, steps=30, learning_rate=0.05, seed=4, batch_size=8, record_steps=range(0, 31, 10))
     assert np.allclose(s.outputs, a.outputs, atol=1e-12)
+    from fwtheory.mc import _blas
+
+    before = _blas.thread_counts()
+    one = train(net, X, Y, steps=30, learning_rate=0.05, seed=4, record_steps=range(0, 31, 10),
+                blas_single_thread=True)
+    assert np.allclose(one.outputs, a.outputs, atol=1e-12) and _blas.thread_counts() == before
     s2 = train(net, X, Y, steps=30, learning_rate=0.05, seed=4, batch_size=3)
     assert s2.loss[-1] < s2.loss[0] and s2.batch_size == 3
     # a KeyboardInterrupt keeps the history recorded so far

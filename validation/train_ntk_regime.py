@@ -37,7 +37,7 @@ import time
 import numpy as np
 
 from fwtheory import Network
-from fwtheory._io import ProgressBar, atomic_write_text, check_output_dir, dumps_json
+from fwtheory._io import ProgressBar, atomic_write_bytes, atomic_write_text, check_output_dir, dumps_json
 from fwtheory.train import linearized_outputs, train
 
 DERIVED = {"ntk_change": -1.0, "mean_ntk_change": -1.0, "lin_gap": -1.0, "mean_lin_gap": -1.0}
@@ -235,8 +235,12 @@ def _plot(widths, rows, fits, path, activation):
     ax.legend(fontsize=7)
     ax.set_title(f"{activation} L=3: NTK-regime width exponents")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120)
     plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue(), "out_dir")
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ import time
 import numpy as np
 
 from fwtheory import Network, predict
-from fwtheory._io import ProgressBar, atomic_write_text, check_output_dir, dumps_json
+from fwtheory._io import ProgressBar, atomic_write_bytes, atomic_write_text, check_output_dir, dumps_json
 from fwtheory.mc import simulate
 from fwtheory.train import empirical_ntk, init_params, train
 
@@ -135,8 +135,12 @@ def _plot(out, path):
     ax.set_title(f"tanh at criticality, L={out['depth']}, n={out['width']}, {out['seeds']} seeds each")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120)
     plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue(), "out_dir")
 
 
 if __name__ == "__main__":

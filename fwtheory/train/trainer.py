@@ -155,7 +155,7 @@ def _progress(progress, steps):
 
 
 def train(network, X, Y, *, steps, learning_rate, batch_size=None, seed, record_steps=None,
-          X_test=None, output_dim=1, params=None, progress=None, record_ntk=True):
+          X_test=None, output_dim=1, params=None, progress=None, record_ntk=True, blas_single_thread=False):
     """Train ``network`` on (X, Y) with squared loss by gradient descent.
 
     Parameters
@@ -187,6 +187,12 @@ def train(network, X, Y, *, steps, learning_rate, batch_size=None, seed, record_
         Progress (steps done); True shows :class:`fwtheory._io.ProgressBar`.
     record_ntk : bool
         False skips the NTKs (only outputs and losses are recorded).
+    blas_single_thread : bool
+        Run with one OpenBLAS thread (:func:`fwtheory.mc._blas.single_threaded`,
+        process-wide, restored afterwards). Each step interleaves BLAS products with
+        numpy elementwise work; on a loaded machine a threaded BLAS waking its
+        threads for every product was measured 4x slower per step than one thread
+        at width 256 (benchmarks/bench_train.py, docs/training.md).
 
     Returns
     -------
@@ -250,6 +256,12 @@ def train(network, X, Y, *, steps, learning_rate, batch_size=None, seed, record_
     rec_set = set(rec.tolist())
     t = 0
     errstate = np.errstate(over="ignore", invalid="ignore", divide="ignore")  # checked: NumericalError
+    blas = None
+    if blas_single_thread:
+        from ..mc import _blas
+
+        blas = _blas.single_threaded()
+        blas.__enter__()
     errstate.__enter__()
     try:
         while True:
@@ -290,6 +302,8 @@ def train(network, X, Y, *, steps, learning_rate, batch_size=None, seed, record_
         interrupted = True
     finally:
         errstate.__exit__(None, None, None)
+        if blas is not None:
+            blas.__exit__(None, None, None)
         if bar is not None:
             bar.close()
 
