@@ -95,32 +95,40 @@ def _stats_multi(z, H, pa, pb, out):
             q += 1
         for Q in range(p):
             out[ohz + P * p + Q] = (Th[P] * Sz[Q] - _dot(hd[P], zp[Q])) / pairs
-    # f[P, c, d] = (z_c^T H[a,b] z_d - sum_i H[a,b]_ii z_ic z_id) / pairs
-    y = np.empty((m, n))
+    # f[P, c, d] = (z_c^T H[a,b] z_d - sum_i H[a,b]_ii z_ic z_id) / pairs, with
+    # Y[i, d] = (H[a,b] z_d)_i, one product per block
+    zt = np.empty((n, m))
+    for d in range(m):
+        for i in range(n):
+            zt[i, d] = z[d, i]
+    Y = np.empty((n, m))
     for P in range(p):
         a, b = pa[P], pb[P]
-        Hab = H[a, b]
-        for d in range(m):
-            for i in range(n):
-                y[d, i] = _dot(Hab[i], z[d])
+        np.dot(H[a, b], zt, Y)
         for c in range(m):
             for d in range(m):
-                s = _dot(z[c], y[d])
+                s = 0.0
                 dg = 0.0
                 for i in range(n):
-                    dg += hd[P, i] * z[c, i] * z[d, i]
+                    zc = z[c, i]
+                    s += zc * Y[i, d]
+                    dg += hd[P, i] * zc * z[d, i]
                 out[of + (P * m + c) * m + d] = (s - dg) / pairs
-    # b[P, c, d] = (<H[a,b], H[c,d]>_F - sum_i H[a,b]_ii H[c,d]_ii) / pairs
+    # b[P, c, d] = (<H[a,b], H[c,d]>_F - sum_i H[a,b]_ii H[c,d]_ii) / pairs: Gram matrix
+    # of the flattened blocks (one product)
+    X = H.reshape(m * m, n * n)
+    Xp = np.empty((p, n * n))
     for P in range(p):
-        a, b = pa[P], pb[P]
-        Hab = H[a, b].ravel()
+        Xp[P] = X[pa[P] * m + pb[P]]
+    Gm = np.dot(Xp, X.T)           # rows P = (a <= b) only
+    for P in range(p):
         for c in range(m):
             for d in range(m):
-                s = _dot(Hab, H[c, d].ravel())
+                Q = c * m + d
                 dg = 0.0
                 for i in range(n):
-                    dg += H[a, b, i, i] * H[c, d, i, i]
-                out[ob + (P * m + c) * m + d] = (s - dg) / pairs
+                    dg += hd[P, i] * H[c, d, i, i]
+                out[ob + (P * m + c) * m + d] = (Gm[P, Q] - dg) / pairs
 
 
 @njit(**_JIT)
@@ -164,7 +172,7 @@ def _block_plain(sc2, spa, spb, Hab, Wt, M, Y, out, symmetric, Wl, T):
 
 @njit(**_JIT)
 def _step_multi(code, slope, sc, gamma, lam_b, lam_W, z, H, s_given, sp_given, Wt, bias, z_out, H_out,
-                stats_out, pa, pb, s, sp, M, Y, Wl, T, At):
+                stats_out, pa, pb, s, sp, M, Y, Wl, T, At, Mst, Tst):
     """One network, one layer, all m inputs (module docstring); W = sc * Wt^T.
     ``gamma < 0``: plain layer; otherwise residual of strength gamma."""
     m, n = z.shape
@@ -172,9 +180,35 @@ def _step_multi(code, slope, sc, gamma, lam_b, lam_W, z, H, s_given, sp_given, W
         layer_activations(code, slope, z[a], s_given[a], sp_given[a], s[a], sp[a])
     if gamma < 0.0:
         sc2 = sc * sc
-        for a in range(m):
-            for b in range(a, m):
-                _block_plain(sc2, sp[a], sp[b], H[a, b], Wt, M, Y, H_out[a, b], a == b, Wl, T)
+        for a in range(m):   # diagonal blocks: the single-input arithmetic
+            _block_plain(sc2, sp[a], sp[a], H[a, a], Wt, M, Y, H_out[a, a], True, Wl, T)
+        if m > 1:
+            # off-diagonal blocks a < b in two stacked products: T_ab = M_ab Wt, then
+            # H[b, a] = T_ab^T Wt (= (Wt^T M_ab Wt)^T); H[a, b] is its transpose (below)
+            j = 0
+            for a in range(m):
+                for b in range(a + 1, m):
+                    for i in range(n):
+                        f = sc2 * sp[a, i]
+                        Mi = Mst[j * n + i]
+                        Hi = H[a, b, i]
+                        for k in range(n):
+                            Mi[k] = f * sp[b, k] * Hi[k]
+                    j += 1
+            np.dot(Mst, Wt, Tst)
+            for j in range(Mst.shape[0] // n):
+                for i in range(n):
+                    for k in range(n):
+                        Mst[j * n + k, i] = Tst[j * n + i, k]
+            np.dot(Mst, Wt, Tst)
+            j = 0
+            for a in range(m):
+                for b in range(a + 1, m):
+                    Hba = H_out[b, a]
+                    for i in range(n):
+                        for k in range(n):
+                            Hba[i, k] = Tst[j * n + i, k]
+                    j += 1
     else:
         g = gamma * sc
         for a in range(m):
@@ -201,6 +235,15 @@ def _step_multi(code, slope, sc, gamma, lam_b, lam_W, z, H, s_given, sp_given, W
                 diag = lam_b + lam_W * _dot(s[a], s[b]) / n
             else:
                 diag = gamma * gamma * (lam_b + lam_W * _dot(s[a], s[b]) / n)
+            if b > a and gamma < 0.0:       # plain layers computed H[b, a]
+                Hba = H_out[b, a]
+                for i in range(n):
+                    Hba[i, i] += diag
+                Ho = H_out[a, b]
+                for i in range(n):
+                    for k in range(n):
+                        Ho[k, i] = Hba[i, k]
+                continue
             Ho = H_out[a, b]
             for i in range(n):
                 Ho[i, i] += diag
@@ -238,6 +281,8 @@ def propagate_multi(code, slope, scale, gamma, haar, lam_b, lam_W, z, H, s_given
     M, Y = np.empty((n, n)), np.empty((n, n))
     Wl, T = np.empty((n, h)), np.empty((h, h))
     At = np.empty((m, n, n)) if gamma >= 0.0 else np.empty((0, n, n))
+    noff = m * (m - 1) // 2
+    Mst, Tst = np.empty((noff * n, n)), np.empty((noff * n, n))
     O = np.empty((n, n))
     for a in range(C):
         if haar:
@@ -246,4 +291,4 @@ def propagate_multi(code, slope, scale, gamma, haar, lam_b, lam_W, z, H, s_given
         else:
             Wt = R[a].reshape(n, n)
         _step_multi(code, slope, scale, gamma, lam_b, lam_W, z[a], H[a], s_given[a], sp_given[a], Wt,
-                    bias[a], z_out[a], H_out[a], stats_out[a], pa, pb, s, sp, M, Y, Wl, T, At)
+                    bias[a], z_out[a], H_out[a], stats_out[a], pa, pb, s, sp, M, Y, Wl, T, At, Mst, Tst)
