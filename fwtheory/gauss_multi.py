@@ -40,7 +40,9 @@ Method
    inputs share one set of activation evaluations.
 5. **Smooth activations** use a fixed tensor rule in the whitened coordinates,
    split at u_j = 0 (half-range Gauss-Hermite on both sides), shared by all
-   layers (the points z = A u are one GEMM per level).
+   layers (the points z = A u are one GEMM per level). For an odd or even
+   sigma (probed numerically) a monomial odd under z -> -z is 0 exactly and an
+   even one is integrated over u_1 > 0 only (doubled weights).
 6. **Error control.** Each block of layers is integrated with two consecutive
    rungs of a ladder of rule orders; a layer is accepted when, for every
    monomial, |I_hi - I_lo| <= rtol * <|monomial|>_K; otherwise it climbs the
@@ -60,6 +62,9 @@ tests/test_gauss_multi.py::K4):
 * three and four inputs, smooth: 1e-10 where the kernel is small (tanh at
   criticality, K^(l) <~ 0.5); at K ~ 1.5-3 the point budget gives estimated
   errors ~2e-7 (three inputs) and ~1e-5 (four inputs), with a warning;
+  depth-100 tanh network at C_W = 1, m = 4, the 494 monomials of degree <= 4 in
+  sigma, sigma': 2.1 s, warnings at <= 2 of 100 layers (estimated 4e-9 for three,
+  4e-7 for four inputs, the first layers where K ~ 1);
 * ReLU and leaky ReLU, two to four inputs, non-singular block: exact
   truncated-moment recursion (:mod:`fwtheory._orthant`: Stein's lemma down to
   orthant probabilities, closed forms up to three inputs, Plackett's 1-D
@@ -249,19 +254,24 @@ def _nodes_per_level(sig, nk, order):
     for rows, sharp in sig[2]:
         nb = 1 + nk * (len(rows) + len(sharp) * len(sig[3]))
         out.append(2 * n_half + (nb - 1) * n_gl)
+    if len(sig) > 4 and sig[4]:      # symmetric integrand: half of the first coordinate
+        out[0] = n_half
     return out
 
 
 @lru_cache(maxsize=64)
-def _fixed_tree(r, order):
+def _fixed_tree(r, order, half=False):
     """Tensor rule split at u_j = 0 in every coordinate (half-range Gauss-Hermite on both
-    sides), the same for every layer: per level, points (1, P_j, j + 1), weights (1, P_j)."""
-    x, w = gauss._segment_rule(np.zeros((1, 1)), order[0], order[1])
-    x, w = x[0], w[0]
-    n = x.size
+    sides), the same for every layer: per level, points (1, P_j, j + 1), weights (1, P_j).
+    ``half``: the integrand is even under u -> -u, so only u_1 > 0 is kept, with
+    doubled weights."""
+    x0, w0 = gauss._segment_rule(np.zeros((1, 1)), order[0], order[1])
+    x0, w0 = x0[0], w0[0]
     pts = np.zeros((1, 0))
     level_pts, level_w = [], []
     for j in range(r):
+        x, w = (x0[order[0]:], 2.0 * w0[order[0]:]) if (half and j == 0) else (x0, w0)
+        n = x.size
         P = pts.shape[0]
         pts = np.concatenate([np.repeat(pts, n, axis=0), np.tile(x, P)[:, None]], axis=1)
         lw = np.tile(w, P)[None]
@@ -281,7 +291,7 @@ def _tree(As, rhos, sig, kk, order):
     weights (R, P_j) (P_j = n_1 ... n_j; node p of depth j is child p // n_j ... of depth j-1)."""
     R, s, r = As.shape
     if not any(rows or sharp for rows, sharp in sig[2]):
-        return _fixed_tree(r, order)
+        return _fixed_tree(r, order, len(sig) > 4 and sig[4])
     pts = np.zeros((R, 1, 0))
     level_pts, level_w = [], []
     for j in range(r):
@@ -368,6 +378,19 @@ def _integrate_subset(act, Cs, atoms, rtol):
     # smooth activations are split at the conditional zero of each input (pseudo-kink at 0):
     # the half-range rules then resolve the scale-1 structure of sigma around z = 0
     kk = np.asarray(act.kinks if act.kinks else (0.0,), dtype=float)
+    par = None if act.kinks else _parity(act)
+    if par is None:
+        return _integrate_subset_parts(act, Cs, atoms, rtol, kk, False)
+    # sigma odd or even: each monomial is odd (expectation exactly 0) or even under z -> -z
+    out = np.zeros((L, len(atoms)))
+    even = [i for i, mono in enumerate(atoms) if math.prod(_atom_parity(par, p) for p in mono) > 0]
+    if even:
+        out[:, even] = _integrate_subset_parts(act, Cs, [atoms[i] for i in even], rtol, kk, True)
+    return out
+
+
+def _integrate_subset_parts(act, Cs, atoms, rtol, kk, half):
+    L, s = Cs.shape[0], Cs.shape[1]
     nk = kk.size
     out = np.empty((L, len(atoms)))
     groups = {}
@@ -375,7 +398,7 @@ def _integrate_subset(act, Cs, atoms, rtol):
         A, level = _factor(Cs[ell])
         sig, rhos = _structure(A, level, nk, smooth=not act.kinks)
         if not act.kinks:   # smooth: the fixed tensor rule (split at u_j = 0 only)
-            sig = (sig[0], sig[1], tuple(((), ()) for _ in sig[2]), ())
+            sig = (sig[0], sig[1], tuple(((), ()) for _ in sig[2]), (), half)
         groups.setdefault(sig, []).append((ell, A, rhos))
     for sig, items in groups.items():
         r = sig[0]
@@ -434,6 +457,29 @@ def _integrate_subset(act, Cs, atoms, rtol):
                         AccuracyWarning, stacklevel=3)
                     break
     return out
+
+
+@lru_cache(maxsize=64)
+def _parity(act):
+    """+1 (even), -1 (odd) or None: the symmetry of sigma under z -> -z (probed to 1e-14)."""
+    x = np.array([0.05, 0.3, 1.1, 2.7, 6.5])
+    with np.errstate(**_QUIET):
+        a, b = act.derivatives(x, 0)[0], act.derivatives(-x, 0)[0]
+    tol = 1e-14 * (np.abs(a) + 1e-300)
+    if np.all(np.abs(b + a) <= tol):
+        return -1
+    if np.all(np.abs(b - a) <= tol):
+        return 1
+    return None
+
+
+def _atom_parity(par, p):
+    """Parity of sigma^p0 sigma'^p1 sigma''^p2 sigma'''^p3 z^p4 for sigma of parity
+    ``par`` (sigma^(d) has parity par (-1)^d)."""
+    out = 1
+    for d in range(4):
+        out *= (par * (-1) ** d) ** p[d]
+    return out * (-1) ** p[4]
 
 
 # ------------------------------------------------------------------ ReLU, leaky ReLU: exact

@@ -201,3 +201,18 @@ def test_leaky_relu_is_linear_in_relu_and_identity():
         mono = tuple((i, -1 if p == 0 else 0) for i, p in enumerate(pattern))
         total += coef * em("relu", C, [mono])[0]
     assert lk == pytest.approx(total, rel=1e-12)
+
+
+def test_parity_halves_the_rule_without_changing_values():
+    # tanh is odd: odd monomials vanish exactly, even ones use half of the first coordinate
+    from fwtheory import gauss_multi
+    from fwtheory.activations import get_activation
+
+    act = get_activation("tanh")
+    C = K4[:3, :3] * 0.4
+    mons = [((0, 0), (1, 0), (2, 0)), ((0, 0), (1, 0), (2, 1)), ((0, 1), (1, 1), (2, -1), (2, 0))]
+    v = em(act, C, mons)
+    assert v[0] == 0.0 and v[1] != 0.0
+    atoms = [tuple(gauss_multi._check_monomials([m], 3, act)[0][a] for a in range(3)) for m in mons[1:]]
+    full = gauss_multi._integrate_subset_parts(act, C[None], atoms, 1e-10, np.zeros(1), False)[0]
+    np.testing.assert_allclose(v[1:], full, rtol=1e-9)
