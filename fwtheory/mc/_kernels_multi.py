@@ -172,7 +172,7 @@ def _block_plain(sc2, spa, spb, Hab, Wt, M, Y, out, symmetric, Wl, T):
 
 @njit(**_JIT)
 def _step_multi(code, slope, sc, gamma, lam_b, lam_W, z, H, s_given, sp_given, Wt, bias, z_out, H_out,
-                stats_out, pa, pb, s, sp, M, Y, Wl, T, At, Mst, Tst):
+                stats_out, pa, pb, s, sp, M, Y, Wl, T, At):
     """One network, one layer, all m inputs (module docstring); W = sc * Wt^T.
     ``gamma < 0``: plain layer; otherwise residual of strength gamma."""
     m, n = z.shape
@@ -182,33 +182,9 @@ def _step_multi(code, slope, sc, gamma, lam_b, lam_W, z, H, s_given, sp_given, W
         sc2 = sc * sc
         for a in range(m):   # diagonal blocks: the single-input arithmetic
             _block_plain(sc2, sp[a], sp[a], H[a, a], Wt, M, Y, H_out[a, a], True, Wl, T)
-        if m > 1:
-            # off-diagonal blocks a < b in two stacked products: T_ab = M_ab Wt, then
-            # H[b, a] = T_ab^T Wt (= (Wt^T M_ab Wt)^T); H[a, b] is its transpose (below)
-            j = 0
-            for a in range(m):
-                for b in range(a + 1, m):
-                    for i in range(n):
-                        f = sc2 * sp[a, i]
-                        Mi = Mst[j * n + i]
-                        Hi = H[a, b, i]
-                        for k in range(n):
-                            Mi[k] = f * sp[b, k] * Hi[k]
-                    j += 1
-            np.dot(Mst, Wt, Tst)
-            for j in range(Mst.shape[0] // n):
-                for i in range(n):
-                    for k in range(n):
-                        Mst[j * n + k, i] = Tst[j * n + i, k]
-            np.dot(Mst, Wt, Tst)
-            j = 0
-            for a in range(m):
-                for b in range(a + 1, m):
-                    Hba = H_out[b, a]
-                    for i in range(n):
-                        for k in range(n):
-                            Hba[i, k] = Tst[j * n + i, k]
-                    j += 1
+        for a in range(m):   # off-diagonal blocks a < b: Wt^T M Wt into H[a, b] (H[b, a] below)
+            for b in range(a + 1, m):
+                _block_plain(sc2, sp[a], sp[b], H[a, b], Wt, M, Y, H_out[a, b], False, Wl, T)
     else:
         g = gamma * sc
         for a in range(m):
@@ -235,23 +211,16 @@ def _step_multi(code, slope, sc, gamma, lam_b, lam_W, z, H, s_given, sp_given, W
                 diag = lam_b + lam_W * _dot(s[a], s[b]) / n
             else:
                 diag = gamma * gamma * (lam_b + lam_W * _dot(s[a], s[b]) / n)
-            if b > a and gamma < 0.0:       # plain layers computed H[b, a]
-                Hba = H_out[b, a]
-                for i in range(n):
-                    Hba[i, i] += diag
-                Ho = H_out[a, b]
-                for i in range(n):
-                    for k in range(n):
-                        Ho[k, i] = Hba[i, k]
-                continue
             Ho = H_out[a, b]
             for i in range(n):
                 Ho[i, i] += diag
-            if b > a:
+            if b > a:                        # H[b, a] = H[a, b]^T, in 16 x 16 tiles
                 Hba = H_out[b, a]
-                for i in range(n):
-                    for k in range(n):
-                        Hba[k, i] = Ho[i, k]
+                for i0 in range(0, n, 16):
+                    for k0 in range(0, n, 16):
+                        for i in range(i0, min(i0 + 16, n)):
+                            for k in range(k0, min(k0 + 16, n)):
+                                Hba[k, i] = Ho[i, k]
         np.dot(Wt.T, s[a], z_out[a])
         zo = z_out[a]
         if gamma < 0.0:
@@ -281,8 +250,6 @@ def propagate_multi(code, slope, scale, gamma, haar, lam_b, lam_W, z, H, s_given
     M, Y = np.empty((n, n)), np.empty((n, n))
     Wl, T = np.empty((n, h)), np.empty((h, h))
     At = np.empty((m, n, n)) if gamma >= 0.0 else np.empty((0, n, n))
-    noff = m * (m - 1) // 2
-    Mst, Tst = np.empty((noff * n, n)), np.empty((noff * n, n))
     O = np.empty((n, n))
     for a in range(C):
         if haar:
@@ -291,4 +258,4 @@ def propagate_multi(code, slope, scale, gamma, haar, lam_b, lam_W, z, H, s_given
         else:
             Wt = R[a].reshape(n, n)
         _step_multi(code, slope, scale, gamma, lam_b, lam_W, z[a], H[a], s_given[a], sp_given[a], Wt,
-                    bias[a], z_out[a], H_out[a], stats_out[a], pa, pb, s, sp, M, Y, Wl, T, At, Mst, Tst)
+                    bias[a], z_out[a], H_out[a], stats_out[a], pa, pb, s, sp, M, Y, Wl, T, At)
