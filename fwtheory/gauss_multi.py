@@ -454,7 +454,7 @@ def _integrate_subset_parts(act, Cs, atoms, rtol, kk, half):
                         f"gauss_multi: {act.name} on {s} inputs (rank {r}): estimated relative error "
                         f"{float(bad.max()):.2g} > rtol = {rtol:.2g} at {todo.size} of {L} layers "
                         f"(point budget {_MAX_POINTS[r]:.3g} per layer reached); returning the best value",
-                        AccuracyWarning, stacklevel=3)
+                        AccuracyWarning, stacklevel=4)
                     break
     return out
 
