@@ -4,7 +4,8 @@ Gaussian, Haar-orthogonal, i.i.d. uniform and Rademacher networks (optionally
 residual, ``Network(residual=gamma)``) are sampled, the preactivations and the
 full NTK matrix are propagated layer by layer (PDLT Ch. 8 forward equation),
 and the correlators of :mod:`fwtheory.quantities` are estimated with
-U-statistics over neuron pairs and jackknife errors over networks.
+U-statistics over neuron pairs and jackknife errors over networks. With
+``gram=G`` every network propagates m <= 4 inputs (:mod:`.multi_input`).
 
 >>> from fwtheory import Network
 >>> from fwtheory.mc import simulate
@@ -15,7 +16,8 @@ U-statistics over neuron pairs and jackknife errors over networks.
 
 from .descendants import DescendantSimulation, simulate_descendants
 from .ensembles import haar_orthogonal
+from .multi_input import GramSimulation
 from .sampling import Extrapolation, Simulation, estimate_memory, simulate
 
 __all__ = ["simulate", "Simulation", "Extrapolation", "haar_orthogonal", "estimate_memory",
-           "simulate_descendants", "DescendantSimulation"]
+           "simulate_descendants", "DescendantSimulation", "GramSimulation"]
