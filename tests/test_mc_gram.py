@@ -75,14 +75,28 @@ def test_deep_linear_exact_multi_input_moments():
         assert np.all(sim.errors["V"][1:3, a, a, a, a] < 0.2 * n * V[1:3, a, a, a, a])
 
 
-@pytest.mark.parametrize("act,C_W", [("tanh", 1.0), ("relu", 2.0)])
-def test_leading_order_kernel_and_ntk_match_kernel_matrix(act, C_W):
+@pytest.mark.parametrize("act,C_W,ensemble,residual", [
+    ("tanh", 1.0, "gaussian", None), ("relu", 2.0, "gaussian", None), ("tanh", 1.0, "orthogonal", None),
+    ("tanh", 1.0, "uniform", None), ("relu", 2.0, "rademacher", None), ("tanh", 1.0, "gaussian", 0.5)])
+def test_leading_order_kernel_and_ntk_match_kernel_matrix(act, C_W, ensemble, residual):
+    from fwtheory.mc.multi_input import gram_infinite_width
+
     n, L = 32, 4
     G = G3[:2, :2]
-    net = Network(act, depth=L, width=n, C_W=C_W, C_b=0.05)
+    net = Network(act, depth=L, width=n, C_W=C_W, C_b=0.05, ensemble=ensemble, residual=residual)
     sim = simulate(net, 600, seed=2, gram=G)
-    km = kernel_matrix(net, G)
-    for name, ref in (("K", km.K), ("Theta", km.Theta)):
+    if residual is None:
+        km = kernel_matrix(net.replace(ensemble="gaussian", first_layer="gaussian"), G)
+        K_ref, T_ref = km.K, km.Theta
+    else:    # the residual recursions; their diagonal is the single-input residual_infinite_width
+        from fwtheory.mc.sampling import residual_infinite_width
+
+        K_ref, T_ref = gram_infinite_width(net, G, [])
+        for a in range(2):
+            k1, t1 = residual_infinite_width(net, G[a, a])
+            np.testing.assert_allclose(K_ref[:, a, a], k1, rtol=1e-12)
+            np.testing.assert_allclose(T_ref[:, a, a], t1, rtol=1e-12)
+    for name, ref in (("K", K_ref), ("Theta", T_ref)):
         v, e = sim.values[name], sim.errors[name]
         # 3 standard errors plus the 1/n correction G1/n, Theta1/n (|G1/K|, |Theta1/Theta| < 2 here)
         assert np.all(np.abs(v - ref) <= 3 * e + 2.0 * np.abs(ref) / n + 1e-12), name
