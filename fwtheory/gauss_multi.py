@@ -68,8 +68,9 @@ tests/test_gauss_multi.py::K4):
 * ReLU and leaky ReLU, two to four inputs, non-singular block: exact
   truncated-moment recursion (:mod:`fwtheory._orthant`: Stein's lemma down to
   orthant probabilities, closed forms up to three inputs, Plackett's 1-D
-  reduction for four), 1e-13 (arc-cosine closed forms, Steck's 1/(d+1),
-  the equicorrelated 1-D integral at correlation 0.999); depth 100, m = 4,
+  reduction for four), exact to rounding (tested at 1e-11 .. 1e-14 against
+  arc-cosine closed forms, Steck's 1/(d+1), the equicorrelated 1-D integral at
+  correlation 0.999, and leaky = alpha z + (1 - alpha) relu); depth 100, m = 4,
   all 1819 monomials of degree <= 4 in sigma, sigma', z: 0.7 s;
 * a singular block of a kinked activation (e.g. identical inputs) or another
   kinked activation: the split quadrature, which integrates kinks exactly at
@@ -247,8 +248,7 @@ def _structure(A, level, nk, smooth):
 
 
 def _nodes_per_level(sig, nk, order):
-    if not nk:
-        return [order] * sig[0]
+    """Nodes per level of the tree rule ``sig`` at rung ``order`` = (n_half, n_gl)."""
     n_half, n_gl = order
     out = []
     for rows, sharp in sig[2]:
