@@ -129,6 +129,8 @@ def test_bad_gram():
             simulate(net, 10, seed=0, gram=bad)
     with pytest.raises(ParameterError, match="input_dim"):
         simulate(Network("tanh", depth=2, width=8, input_dim=6, ensemble="rademacher"), 10, 0, gram=G3)
+    with pytest.raises(ParameterError, match="input_dim"):
+        simulate(Network("tanh", depth=2, width=2, ensemble="orthogonal"), 10, 0, gram=G3)
     with pytest.raises(ParameterError, match="input_norm"):
         simulate(net, 10, seed=0, gram=G3, input_norm=2.0)
 

@@ -96,6 +96,9 @@ def check_gram(gram, network):
         raise ParameterError("gram", f"gram[{a},{a}] must be > 0 when C_b = 0 (a zero input has "
                                      "no Gaussian statistics)")
     m = G.shape[0]
+    if network.input_dim < m:
+        raise ParameterError("input_dim", f"must be >= the number of inputs m = {m} (the inputs span up "
+                                          f"to m directions of R^n0), got {network.input_dim}")
     if m >= 2 and network.first_layer in ("uniform", "rademacher"):
         need = 2 if m == 2 else 4
         if network.input_dim % need:
