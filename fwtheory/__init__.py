@@ -31,10 +31,12 @@ _LAZY = {
     "criticality": ".kernel",
     "predict": ".prediction",
     "Prediction": ".prediction",
+    "GramPrediction": ".prediction_multi",
     "scale_invariant_solution": ".exact",
     "kstar0_asymptotics": ".asymptotics",
     "simulate": ".mc",
     "simulate_descendants": ".mc",
+    "simulate_preactivations": ".mc",
     "compare": ".comparison",
     "Comparison": ".comparison",
     "saturation": ".depth_saturation",
@@ -42,6 +44,11 @@ _LAZY = {
     "validate": ".validation",
     "sweep": ".sweeps",
     "phase_diagram": ".phase", "edge_of_chaos": ".phase", "shape_activation": ".shaping",
+    "normalized_kernels": ".normalization", "simulate_normalized": ".mc.normalized",
+    "deconv_kernels": ".deconv", "deconv_report": ".deconv", "simulate_deconv": ".mc.deconv",
+    "TrainingHistory": ".train", "empirical_ntk": ".train",    # the trainer itself: fwtheory.train.train
+    "trained_gp": ".trained_gp", "TrainedGP": ".trained_gp", "ntk_dispersion": ".ntk_dispersion",
+    "validity_study": ".validity", "load_digits": ".datasets",
 }
 
 __all__ = [

@@ -27,7 +27,7 @@ that make the run big.
 """
 
 __all__ = ["ANNOUNCE_SECONDS", "LIMIT_SECONDS", "layer_seconds", "simulate_seconds", "validate_seconds",
-           "announce", "format_seconds", "check_simulate", "check_validate"]
+           "announce", "format_seconds", "check_simulate", "check_validate", "validity_seconds"]
 
 import sys
 
@@ -136,3 +136,25 @@ def check_validate(quick, only=None, force=False):
         claims = min(VALIDATE_CLAIMS, sum(len([x for x in str(o).split(",") if x.strip()]) for o in only))
     return announce("validate", validate_seconds(quick, claims), [("quick", int(not quick), 0)], force=force,
                     detail=" (full run; --quick: ~15 s)" if not quick else "")
+
+
+# fwtheory validity (fwtheory.validity): one full-batch step of m inputs through one layer of
+# width n costs ~ 20e-6 + 5.5e-10 m n^2 CPU seconds (numpy; timed with the trainer, m = 11:
+# 30-60 us at n = 100, 425 us at n = 256); each network also pays ~4 step-equivalents
+# (initialization and two NTKs). The theory costs one two-input kernel_matrix per pair of
+# the 11 probe inputs and layer (2.4 ms measured with ReLU's kink; 3 ms assumed) per C_W,
+# plus a few seconds (Gaussian) or ~20 s (orthogonal) to compile predict's recursions once.
+# Check: the default run (ReLU, n = 100, depths 5, 20, two C_W, 30 inits, 50 steps) is
+# 19 s by this model, 12 CPU-s measured.
+_VALIDITY_LAYER_STEP = (20e-6, 5.5e-10)
+_VALIDITY_PAIR_LAYER = 3e-3
+_VALIDITY_COMPILE = {"gaussian": 4.0, "orthogonal": 20.0}
+
+
+def validity_seconds(depths, n_cw, inits, steps, width, ensemble="gaussian", m=11):
+    """Estimated wall seconds of ``fwtheory validity`` (comment above)."""
+    a, b = _VALIDITY_LAYER_STEP
+    per_layer_step = a + b * m * float(width) ** 2
+    train = n_cw * inits * (steps + 4) * per_layer_step * sum(depths)
+    theory = n_cw * (m * (m - 1) / 2) * max(depths) * _VALIDITY_PAIR_LAYER
+    return STARTUP_SECONDS + _VALIDITY_COMPILE.get(ensemble, 8.0) + train + theory

@@ -29,9 +29,19 @@ PDLT arXiv:2106.10165, docs/conventions.md):
   measured E[z^2] and E[H_ii]; the difference is O(1/n), inside ``rel_tol``
   only while depth/width is small).
 * several widths (``simulate(..., widths=[...])``): the simulation's values are
-  the width-extrapolated intercepts c0 of X(n) = c0 + c1/n, compared with the
-  leading-order theory (K and Theta included); :attr:`Comparison.per_width`
-  holds the single-width comparisons.
+  the width-extrapolated intercepts c0 of the fit the data support (X(n) =
+  c0 + c1/n, or c0 + c1/n + c2/n^2 with three or more widths where the 2-term
+  fit is rejected, :func:`fwtheory.mc.estimators.fit_widths`), compared with the
+  leading-order theory (K and Theta included); :attr:`Comparison.fits` gives,
+  per quantity and layer, the chosen model and both fits' chi^2 and p-values;
+  :attr:`Comparison.per_width` holds the single-width comparisons.
+* order 2 (``predict(..., order=2)``, single width): E[z^2] and the connected
+  four-point coefficient V are compared with the series truncated after 1/n
+  (the columns above) *and* after 1/n^2 (K + G1/n + G2/n^2, V + V1/n;
+  :attr:`Comparison.series`), and :attr:`Comparison.chi2` gives
+  chi^2 = sum over layers of ((measured - theory)/SE)^2 for both truncations.
+  The six-point coefficient U6 (n^2 kappa(z_i^2, z_j^2, z_k^2), measured by
+  :func:`fwtheory.mc.simulate_preactivations`) is compared with its leading value.
 """
 
 __all__ = ["compare", "Comparison", "TOLERANCE_RULE"]
@@ -49,6 +59,8 @@ TOLERANCE_RULE = ("agree if |measured - theory| <= z*SE + rel_tol*|theory| "
                   "+ 1e-9*max(1, |theory|) (rounding floor)")
 _FINITE_WIDTH_NAMES = {"K": "E[z^2]", "Theta": "E[H_ii]"}
 _NETWORK_KEYS_THAT_MAY_DIFFER = ("width", "input_dim", "depth")
+_ORDER2_MEASURED = ("U6",)                 # order-2 correlators a simulation can measure directly
+_ORDER2_RATIOS = ("U6/K^3",)
 
 
 @dataclass(frozen=True, eq=False)
@@ -76,6 +88,20 @@ class Comparison:
     notes : tuple of str
     input_norm : float
         q0 = |x|^2 / n0 of the input.
+    order : int
+        The prediction's order (1 or 2).
+    series : dict[str, dict]
+        Order 2, finite width: for "K" (E[z^2]) and "V", the theory through 1/n^2
+        ("theory"), its z-scores ("z") and verdicts ("verdict"), arrays (L,).
+    chi2 : dict[str, dict]
+        Per quantity {"1/n": chi^2 of the columns above, "1/n^2": chi^2 through
+        1/n^2 (order 2, K and V only), "layers": number of layers summed} over
+        the layers with a finite, positive SE.
+    fits : dict[str, dict]
+        Width-extrapolated basis: per quantity arrays (L,) "terms" (2 or 3, the
+        chosen model), "chi2_linear", "dof_linear", "p_linear", "chi2_quadratic",
+        "dof_quadratic", "p_quadratic" (NaN where a fit is undefined; chi^2 = 0
+        where a fit has no degrees of freedom left).
     """
 
     network: object
@@ -96,6 +122,10 @@ class Comparison:
     per_width: tuple = ()
     notes: tuple = field(default_factory=tuple)
     input_norm: float = 1.0
+    order: int = 1
+    series: dict = field(default_factory=dict)
+    chi2: dict = field(default_factory=dict)
+    fits: dict = field(default_factory=dict)
 
     # ------------------------------------------------------------ queries
     def resolve_names(self, names=None):
@@ -145,28 +175,50 @@ class Comparison:
         if self.basis == "finite-width":
             lines.append(f"# width n={self.widths[0]}: K, Theta compared as E[z^2] = K + G1/n and "
                          "E[H_ii] = Theta + Theta1/n; 1/n coefficients and ratios directly")
+            if self.series:
+                lines.append("# order 2: E[z^2] and V also against the series through 1/n^2 "
+                             "(K + G1/n + G2/n^2, V + V1/n): columns 'theory 1/n^2', 'z 1/n^2'")
         else:
             lines.append(f"# widths {', '.join(map(str, self.widths))}: width-extrapolated c0 of "
-                         "X(n) = c0 + c1/n against the leading-order theory")
+                         "X(n) = c0 + c1/n, or c0 + c1/n + c2/n^2 where the 2-term fit has chi^2 "
+                         "p < 0.05 and the 3-term one does not ('fit' column: terms used; "
+                         "chi2 of both fits) against the leading-order theory")
         lines.append(f"# input q0 = |x|^2/n0 = {self.input_norm:g}; tolerance: {TOLERANCE_RULE}, "
                      f"z={self.z:g}, rel_tol={self.rel_tol:g}")
         return lines
 
     def table(self, names=None, layers=None):
-        """Plain-text table, one row per (quantity, layer), with a summary line."""
+        """Plain-text table, one row per (quantity, layer), with a summary line
+        (order 2: the theory through 1/n^2 and its z-score; width-extrapolated:
+        the fit model and both fits' chi^2; chi^2 over layers per quantity)."""
         from ._io import format_table
 
         rows = []
-        for name in self.resolve_names(names):
+        sel = self.resolve_names(names)
+        extra = bool(self.series) and any(k in self.series for k in sel)
+        fitted = bool(self.fits)
+        for name in sel:
             label = name
             if self.basis == "finite-width" and name in _FINITE_WIDTH_NAMES:
                 label = f"{name} ({_FINITE_WIDTH_NAMES[name]})"
             for i in self._layer_index(layers):
-                rows.append([label, int(self.layers[i]), self.theory[name][i], self.measured[name][i],
-                             self.errors[name][i], _round(self.zscores[name][i], 2),
-                             "-" if self.theory[name][i] == 0 else _round(self.rel_errors[name][i], 4),
-                             self.verdicts[name][i]])
-        head = ["quantity", "layer", "theory", "measured", "SE", "z", "rel.err", "verdict"]
+                row = [label, int(self.layers[i]), self.theory[name][i], self.measured[name][i],
+                       self.errors[name][i], _round(self.zscores[name][i], 2),
+                       "-" if self.theory[name][i] == 0 else _round(self.rel_errors[name][i], 4)]
+                if extra:
+                    ser = self.series.get(name)
+                    row += ([ser["theory"][i], _round(ser["z"][i], 2)] if ser else ["", ""])
+                if fitted:
+                    f = self.fits.get(name)
+                    row += ([f"{int(f['terms'][i])}-term", _round(f["chi2_linear"][i], 2),
+                             _round(f["chi2_quadratic"][i], 2)] if f else ["", "", ""])
+                rows.append(row + [self.verdicts[name][i]])
+        head = ["quantity", "layer", "theory", "measured", "SE", "z", "rel.err"]
+        if extra:
+            head += ["theory 1/n^2", "z 1/n^2"]
+        if fitted:
+            head += ["fit", "chi2 2-term", "chi2 3-term"]
+        head.append("verdict")
         fails = self.failures(names, layers)
         total = sum(1 for r in rows if r[-1] != "n/a")
         tail = f"# {total - len(fails)} of {total} agree"
@@ -175,11 +227,13 @@ class Comparison:
             for name, layer in fails:
                 by_name.setdefault(name, []).append(layer)
             tail += "; disagree: " + "; ".join(f"{k} at layers {layer_ranges(v)}" for k, v in by_name.items())
+        chi = [f"# chi^2 over {c['layers']} layers of {k}: {c['1/n']:.4g} through 1/n, "
+               f"{c['1/n^2']:.4g} through 1/n^2" for k, c in self.chi2.items() if k in sel and "1/n^2" in c]
         notes = [f"# note: {n}" for n in self.notes]
         if any(r[2] == 0 for r in rows):
             notes.append("# theory 0: zero at this order (within the round-off bound of its recursion, "
                          "fwtheory._termscale); its rel.err is undefined ('-')")
-        return "\n".join(self.header() + [format_table(head, rows), tail] + notes)
+        return "\n".join(self.header() + [format_table(head, rows), tail] + chi + notes)
 
     def to_dict(self):
         """Plain-JSON dictionary: parameters, tolerance and, per quantity, the arrays
@@ -197,6 +251,8 @@ class Comparison:
             "quantities": {},
             "summary": self.summary(),
             "notes": list(self.notes),
+            "order": self.order,
+            "chi2": self.chi2,
         }
         for name in self.names:
             out["quantities"][name] = {
@@ -206,6 +262,12 @@ class Comparison:
             }
             if self.basis == "finite-width" and name in _FINITE_WIDTH_NAMES:
                 out["quantities"][name]["compared_as"] = _FINITE_WIDTH_NAMES[name]
+            if name in self.series:
+                ser = self.series[name]
+                out["quantities"][name]["order2"] = {"theory": ser["theory"], "z": ser["z"],
+                                                     "verdict": ser["verdict"].tolist()}
+            if name in self.fits:
+                out["quantities"][name]["fit"] = {k: v for k, v in self.fits[name].items()}
         if self.per_width:
             out["per_width"] = [c.to_dict() for c in self.per_width]
         return to_jsonable(out)
@@ -341,11 +403,14 @@ def compare(prediction, simulation, z=3.0, rel_tol=0.05):
         th["K"] = np.asarray(fw["E[z^2]"], dtype=float)[:L]
         th["Theta"] = np.asarray(fw["E[H_ii]"], dtype=float)[:L]
     _zero_roundoff(prediction, L, th, ratios)
-    names = tuple(k for k in ALL_CORRELATORS if k in simulation.values and k in th)
-    names += tuple(k for k in ALL_RATIOS if k in simulation.ratios and k in ratios)
+    order = int(getattr(prediction, "order", 1))
+    if order == 2:
+        ratios.update({k: np.asarray(v, dtype=float)[:L] for k, v in prediction.order2_ratios.items()})
+    names = tuple(k for k in ALL_CORRELATORS + _ORDER2_MEASURED if k in simulation.values and k in th)
+    names += tuple(k for k in tuple(ALL_RATIOS) + _ORDER2_RATIOS if k in simulation.ratios and k in ratios)
     theory, measured, errors, zs, rels, verdict = {}, {}, {}, {}, {}, {}
     for name in names:
-        if name in ALL_RATIOS:
+        if name in ALL_RATIOS or name in _ORDER2_RATIOS:
             theory[name] = ratios[name]
             measured[name] = np.asarray(simulation.ratios[name], dtype=float)
             errors[name] = np.asarray(simulation.ratio_errors[name], dtype=float)
@@ -354,6 +419,21 @@ def compare(prediction, simulation, z=3.0, rel_tol=0.05):
             measured[name] = np.asarray(simulation.values[name], dtype=float)
             errors[name] = np.asarray(simulation.errors[name], dtype=float)
         zs[name], rels[name], verdict[name] = verdicts(theory[name], measured[name], errors[name], z, rel_tol)
+    chi2 = {name: _chi2(measured[name], theory[name], errors[name]) for name in names}
+    series = {}
+    if order == 2 and not extrapolated:
+        fw2 = prediction.finite_width(None if same else sim_net.width, order=2)
+        n = np.full(L, float(sim_net.width))
+        n[0] = sim_net.input_dim
+        v = {k: np.asarray(prediction.values[k], dtype=float)[:L] for k in ("V", "V1")}
+        second = {"K": np.asarray(fw2["E[z^2]"], dtype=float)[:L], "V": v["V"] + v["V1"] / n}
+        for name, th2 in second.items():
+            if name not in names:
+                continue
+            z2, _, verdict2 = verdicts(th2, measured[name], errors[name], z, rel_tol)
+            series[name] = {"theory": th2, "z": z2, "verdict": verdict2}
+            chi2[name]["1/n^2"] = _chi2(measured[name], th2, errors[name])["1/n"]
+    fits = _fit_table(simulation.extrapolation, names) if extrapolated else {}
     per_width = ()
     if extrapolated:
         per_width = tuple(compare(prediction, s, z=z, rel_tol=rel_tol)
@@ -362,4 +442,41 @@ def compare(prediction, simulation, z=3.0, rel_tol=0.05):
                       seed=int(simulation.seed), z=z, rel_tol=rel_tol,
                       layers=np.asarray(simulation.layers), names=names, theory=theory,
                       measured=measured, errors=errors, zscores=zs, rel_errors=rels,
-                      verdicts=verdict, per_width=per_width, notes=tuple(notes), input_norm=q_sim)
+                      verdicts=verdict, per_width=per_width, notes=tuple(notes), input_norm=q_sim,
+                      order=order, series=series, chi2=chi2, fits=fits)
+
+
+def _chi2(measured, theory, se):
+    """{"1/n": sum ((measured - theory)/SE)^2, "layers": k} over the layers with a finite,
+    positive SE and finite values."""
+    measured, theory, se = (np.asarray(a, dtype=float) for a in (measured, theory, se))
+    ok = np.isfinite(measured) & np.isfinite(theory) & np.isfinite(se) & (se > 0)
+    return {"1/n": float(np.sum(((measured[ok] - theory[ok]) / se[ok]) ** 2)), "layers": int(ok.sum())}
+
+
+def _exact_zero(chi2, dof):
+    """chi^2 with the round-off of fits without degrees of freedom (through every point) set to 0."""
+    return np.where(np.asarray(dof) == 0, 0.0, np.asarray(chi2, dtype=float))
+
+
+def _fit_table(extrapolation, names):
+    """{name: {"terms", "chi2_linear", "p_linear", "chi2_quadratic", "p_quadratic"}} from an
+    :class:`fwtheory.mc.Extrapolation` (NaN where a fit is missing)."""
+    fits = getattr(extrapolation, "fits", None) or {}
+    models = getattr(extrapolation, "model", None) or {}
+    out = {}
+    for name in names:
+        f = fits.get(name)
+        if not f or f.get("linear") is None:
+            continue
+        lin, quad = f["linear"], f.get("quadratic")
+        L = len(lin["c0"])
+        nan = np.full(L, np.nan)
+        out[name] = {"terms": np.asarray(models.get(name, np.full(L, 2)), dtype=int),
+                     "chi2_linear": _exact_zero(lin["chi2"], lin["dof"]),
+                     "dof_linear": np.asarray(lin["dof"], dtype=int),
+                     "p_linear": np.asarray(lin["p"], dtype=float),
+                     "chi2_quadratic": nan if quad is None else _exact_zero(quad["chi2"], quad["dof"]),
+                     "dof_quadratic": np.zeros(L, dtype=int) if quad is None else np.asarray(quad["dof"], dtype=int),
+                     "p_quadratic": nan if quad is None else np.asarray(quad["p"], dtype=float)}
+    return out

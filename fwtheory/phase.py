@@ -303,33 +303,62 @@ def _ntk_matrix(net, G):
     return Th
 
 
-def ntk_profile(activation, C_b, C_W, gram=None, depth=40):
+def ntk_profile(activation, C_b, C_W, gram=None, depth=40, normalization="none"):
     """Normalized infinite-width NTK Theta_ab / sqrt(Theta_aa Theta_bb) over depth.
 
     ``gram``: (m, m) input Gram matrix x_a.x_b / n0, m <= 4 (default: three unit
     inputs with overlaps 0.6, 0.2, 0.4). Returns a dict: layers, normalized
     (L, m, m) list, offdiag (mean off-diagonal per layer), fit (module
     docstring), regime and chi_perp at q* of the first input.
+    ``normalization="layernorm"``: LayerNorm after every nonlinearity
+    (:mod:`fwtheory.normalization`); then q* = C_b + C_W (the fixed diagonal) and
+    chi_perp = C_W <sigma'^2>_{q*} / Var_{q*}(sigma), the slope of the normalized
+    network's correlation map at c = 1.
     """
     from .network import Network
 
     depth = check_int("depth", depth, lower=2)
+    if normalization not in ("none", "layernorm"):
+        raise ParameterError("normalization", f"must be 'none' or 'layernorm', got {normalization!r}")
     G = gauss._check_cov(_DEFAULT_GRAM if gram is None else gram, name="gram")
     # the width does not enter the infinite-width kernel matrix; 2 is the smallest valid one
     net = Network(activation, depth=depth, width=2, C_b=C_b, C_W=C_W)
+    if normalization == "layernorm":
+        from .normalization import normalized_kernels
+
+        Th = normalized_kernels(net.activation, G, depth, C_b, C_W, net.lambda_b, net.lambda_W,
+                                normalization="layernorm").Theta
+        out = _profile_dict(net, G, Th, depth, C_b, C_W)
+        q = C_b + C_W
+        s1, s2, t2 = gauss.expect_monomials(net.activation, q, [(1, 0, 0, 0, 0), _S2, _T2])
+        chi = float(C_W * t2 / (s2 - s1 * s1))
+        regime = _regime(chi)
+        off = np.asarray(out["offdiag"])
+        limit = 1.0 if regime == "ordered" else (0.0 if regime == "chaotic" and off[-1] < 0.05 else None)
+        out.update(q_star=q, chi_perp=chi, chi_parallel=None, regime=regime, fit=_fit_approach(off, limit),
+                   normalization="layernorm")
+        return out
     Th = _ntk_matrix(net, G)
+    return _profile_dict(net, G, Th, depth, C_b, C_W, plain=True)
+
+
+def _profile_dict(net, G, Th, depth, C_b, C_W, plain=False):
     d = np.sqrt(np.einsum("lii->li", Th))
     norm = Th / (d[:, :, None] * d[:, None, :])
     m = G.shape[0]
     iu = np.triu_indices(m, 1)
     off = norm[:, iu[0], iu[1]].mean(axis=1) if m > 1 else np.ones(depth)
+    if not plain:
+        return {"C_b": C_b, "C_W": C_W, "gram": G.tolist(), "layers": list(range(1, depth + 1)),
+                "normalized": norm.tolist(), "offdiag": off.tolist()}
     q = fixed_point(net.activation, C_b, C_W, float(G[0, 0]))
     chi_par, chi_perp = chi_at(net.activation, C_W, q)
     regime = _regime(chi_perp)
     limit = 1.0 if regime == "ordered" else (0.0 if regime == "chaotic" and off[-1] < 0.05 else None)
     return {"C_b": C_b, "C_W": C_W, "gram": G.tolist(), "layers": list(range(1, depth + 1)),
             "normalized": norm.tolist(), "offdiag": off.tolist(), "fit": _fit_approach(off, limit),
-            "q_star": q, "chi_perp": chi_perp, "chi_parallel": chi_par, "regime": regime}
+            "q_star": q, "chi_perp": chi_perp, "chi_parallel": chi_par, "regime": regime,
+            "normalization": "none"}
 
 
 # ------------------------------------------------------------------ the diagram
@@ -342,7 +371,9 @@ class PhaseDiagram:
     moments overflow at q*). ``edge_of_chaos`` is a
     list of [C_b, C_W or None]; ``criticality`` the PDLT critical point
     (:func:`fwtheory.kernel.criticality`); ``ntk_profiles`` the normalized-NTK
-    depth profiles in an ordered, critical and chaotic setting.
+    depth profiles in an ordered, critical and chaotic setting;
+    ``ntk_profiles_layernorm`` the same three (C_b, C_W) with LayerNorm after
+    every nonlinearity (:mod:`fwtheory.normalization`).
     """
 
     activation: str
@@ -357,6 +388,7 @@ class PhaseDiagram:
     edge_of_chaos: list = field(default_factory=list)
     criticality: dict = field(default_factory=dict)
     ntk_profiles: list = field(default_factory=list)
+    ntk_profiles_layernorm: list = field(default_factory=list)
 
     def to_dict(self):
         def clean(a):
@@ -378,6 +410,8 @@ class PhaseDiagram:
             "criticality": self.criticality,
             "ntk_profiles": [{k: v for k, v in p.items() if k != "normalized"} | {"normalized_last":
                              p["normalized"][-1]} for p in self.ntk_profiles],
+            "ntk_profiles_layernorm": [{k: v for k, v in p.items() if k != "normalized"} | {
+                "normalized_last": p["normalized"][-1]} for p in self.ntk_profiles_layernorm],
         }
 
 
@@ -517,7 +551,7 @@ def phase_diagram(activation, cb_values=None, cw_values=None, input_norm=1.0, ed
     except NumericalError as exc:  # the classification needs moments up to K = 1e6
         crit = {"activation": act.name, "universality_class": "unknown", "C_b": None, "C_W": None,
                 "K_star": None, "details": {"reason": str(exc)}}
-    profiles = []
+    profiles, profiles_ln = [], []
     if ntk_cb is None:
         ok = [b for b, w in edge if w is not None]
         ntk_cb = 0.1 if any(abs(b - 0.1) < 1e-12 for b in ok) else (ok[0] if ok else None)
@@ -528,10 +562,16 @@ def phase_diagram(activation, cb_values=None, cw_values=None, input_norm=1.0, ed
                 for fac in factors:  # the chaotic kernel may overflow: try closer to the edge
                     try:
                         profiles.append(ntk_profile(act, ntk_cb, fac * w_c, gram, ntk_depth))
-                        break
+                    except NumericalError:
+                        continue
+                    try:
+                        profiles_ln.append(ntk_profile(act, ntk_cb, fac * w_c, gram, ntk_depth,
+                                                       normalization="layernorm"))
                     except NumericalError:
                         pass
-    return PhaseDiagram(act.name, q0, Cb, Cw, q, chi_perp, chi_par, beta, regime, edge, crit, profiles)
+                    break
+    return PhaseDiagram(act.name, q0, Cb, Cw, q, chi_perp, chi_par, beta, regime, edge, crit, profiles,
+                        profiles_ln)
 
 
 # ------------------------------------------------------------------ output
@@ -580,6 +620,9 @@ def _render(diagram, dpi=110):
         if fit.get("xi"):
             lab += f", xi = {fit['xi']:.3g}"
         bx.plot(p["layers"], p["offdiag"], "-", color=style.get(p["regime"]), lw=1.6, label=lab)
+    for p, base in zip(diagram.ntk_profiles_layernorm, diagram.ntk_profiles):
+        lab = f"+ LayerNorm (chi = {p['chi_perp']:.3g}, {p['regime']})"
+        bx.plot(p["layers"], p["offdiag"], "--", color=style.get(base["regime"]), lw=1.4, label=lab)
     if diagram.ntk_profiles:
         bx.set_title(f"normalized NTK off-diagonal, C_b = {diagram.ntk_profiles[0]['C_b']:g}", fontsize=10)
         bx.legend(fontsize=7, loc="best")
@@ -588,6 +631,9 @@ def _render(diagram, dpi=110):
     bx.set_xlabel(r"layer $\ell$")
     bx.set_ylabel(r"$\Theta_{ab}/\sqrt{\Theta_{aa}\Theta_{bb}}$ (mean over pairs)")
     bx.set_ylim(-0.05, 1.05)
+    if diagram.ntk_profiles_layernorm:
+        bx.text(0.02, 0.02, "solid: plain; dashed: LayerNorm after each nonlinearity",
+                transform=bx.transAxes, fontsize=7)
     bx.grid(True, alpha=0.3)
     buf = io.BytesIO()
     fig.savefig(buf, format="png")

@@ -18,6 +18,7 @@ recursions with mpmath moments and arithmetic.
 
 __all__ = ["predict", "Prediction"]
 
+import numbers
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -25,6 +26,7 @@ import numpy as np
 
 from .errors import NumericalError, ParameterError, check_int, check_real
 from .network import DERIVED_ENSEMBLES, Network, check_input_norm
+from .next_order import ORDER2
 from .quantities import ALL_CORRELATORS, FLUCTUATIONS, ratio_values
 
 
@@ -103,7 +105,8 @@ class Prediction:
     ``values[name]`` for name in K, G1, V, Theta, Theta1, D, F, A, B and the NTK
     descendants P, Q, R, S, T, U (arrays of
     shape (L,), or lists of mpf for ``precision="mpmath"``), ``ratios`` the
-    dimensionless ratios of :data:`fwtheory.quantities.RATIOS`.
+    dimensionless ratios of :data:`fwtheory.quantities.RATIOS`. With
+    ``order=2`` also G2, V1, U6 (:mod:`fwtheory.next_order`).
     """
 
     network: Network
@@ -111,6 +114,7 @@ class Prediction:
     layers: np.ndarray
     values: dict
     precision: str = "float64"
+    order: int = 1
 
     def __getitem__(self, name):
         return self.values[name]
@@ -125,18 +129,27 @@ class Prediction:
     def ratios(self):
         return ratio_values({k: np.asarray(v, dtype=float) for k, v in self.values.items()})
 
-    def finite_width(self, width=None):
+    def finite_width(self, width=None, order=1):
         """Finite-width moments implied at width n (default: the network's),
-        with n_{l-1} = input_dim for layer 1 (quantities.py conventions)."""
+        with n_{l-1} = input_dim for layer 1 (quantities.py conventions), the
+        series truncated after 1/n^order (``order=2`` needs ``predict(order=2)``:
+        E[z^2] = K + G1/n + G2/n^2, Cov(z_i^2, z_k^2) = V/n + V1/n^2,
+        kappa(z_i^2, z_j^2, z_k^2) = U6/n^2; the NTK entries stay at 1/n)."""
+        if isinstance(order, bool) or order not in (1, 2) or (order == 2 and "G2" not in self.values):
+            raise ParameterError("order", f"must be 1 or 2 (2 needs predict(..., order=2)), got {order!r}")
         n = np.full(len(self.layers), float(width or self.network.width))
         if width is None:
             n[0] = self.network.input_dim
         v = {k: np.asarray(x, dtype=float) for k, x in self.values.items()}
         ez2 = v["K"] + v["G1"] / n
-        return {
+        cov = v["V"] / n
+        if order == 2:
+            ez2 = ez2 + v["G2"] / n**2
+            cov = cov + v["V1"] / n**2
+        out = {
             "E[z^2]": ez2,
-            "E[z^4]": 3 * ez2**2 + 3 * v["V"] / n,
-            "Cov(z_i^2, z_k^2)": v["V"] / n,
+            "E[z^4]": 3 * ez2**2 + 3 * cov,
+            "Cov(z_i^2, z_k^2)": cov,
             "E[H_ii]": v["Theta"] + v["Theta1"] / n,
             "Var(H_ii)": (v["A"] + 2 * v["B"]) / n,
             "Cov(H_ii, H_kk)": v["A"] / n,
@@ -144,6 +157,9 @@ class Prediction:
             "Cov(H_ii, z_k^2)": v["D"] / n,
             "E[H_ik z_i z_k]": v["F"] / n,
         }
+        if order == 2:
+            out["kappa(z_i^2, z_j^2, z_k^2)"] = v["U6"] / n**2
+        return out
 
     def to_dict(self):
         out = {"network": dict(self.network.to_dict(), input_norm=self.input_norm),
@@ -153,11 +169,27 @@ class Prediction:
             out[k] = [float(x) for x in self.values[k]]
         out["ratios"] = {k: v.tolist() for k, v in self.ratios.items()}
         out["finite_width"] = {k: v.tolist() for k, v in self.finite_width().items()}
+        if self.order == 2:
+            out["order"] = 2
+            for k in ORDER2:
+                out[k] = [float(x) for x in self.values[k]]
+            out["ratios"].update({k: v.tolist() for k, v in self.order2_ratios.items()})
+            out["finite_width_order2"] = {k: v.tolist() for k, v in self.finite_width(order=2).items()}
         return out
+
+    @property
+    def order2_ratios(self):
+        """{"G2/K", "V1/K^2", "U6/K^3"} (order=2 only; coefficients of 1/n^2)."""
+        if "G2" not in self.values:
+            return {}
+        v = {k: np.asarray(self.values[k], dtype=float) for k in ("K",) + ORDER2}
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return {"G2/K": v["G2"] / v["K"], "V1/K^2": v["V1"] / v["K"] ** 2,
+                    "U6/K^3": v["U6"] / v["K"] ** 3}
 
 
 # ------------------------------------------------------------------ evaluate
-def predict(network, input_norm=1.0, precision="float64", dps=30, progress=None):
+def predict(network, input_norm=1.0, precision="float64", dps=30, progress=None, order=1, gram=None):
     """Leading-order correlators of ``network`` at every layer.
 
     Parameters
@@ -177,21 +209,66 @@ def predict(network, input_norm=1.0, precision="float64", dps=30, progress=None)
         protocol, ticked once per layer. Default: a
         :class:`fwtheory._io.ProgressBar` on stderr, drawn only on a terminal and
         only for runs longer than 2 s.
+    order : {1, 2}
+        2 adds the 1/n^2 preactivation correlators G2, V1, U6 (single input;
+        :mod:`fwtheory.next_order`, docs/order2.md) for the ensembles whose order-2
+        recursions ``derive`` provides (others raise ParameterError naming
+        ``order``). The NTK correlators stay at order 1/n.
+
+    gram : (m, m) array, optional
+        Several inputs: the Gram matrix G_ab = x_a.x_b / n0 (m <= 4, symmetric
+        positive semidefinite) replaces ``input_norm``; returns a
+        :class:`~fwtheory.prediction_multi.GramPrediction` with tensors indexed
+        [layer][a][b] (K, G1, Theta, Theta1) and [layer][a][b][c][d] (V, D, F, A, B),
+        from the derived multi-input recursions (docs/derivation.md, "Several inputs").
 
     Returns
     -------
-    Prediction
+    Prediction (GramPrediction with ``gram``)
     """
     if not isinstance(network, Network):
         raise ParameterError("network", f"must be a fwtheory.Network, got {type(network).__name__}")
+    if gram is not None:
+        if precision != "float64":
+            raise ParameterError("precision", "with gram (several inputs) only 'float64' is available")
+        if order != 1:
+            raise ParameterError("order", "with gram (several inputs) only order 1 is derived; "
+                                          "order 2 is single-input (G2, V1, U6)")
+        if input_norm != 1.0:
+            raise ParameterError("input_norm", "give either input_norm (one input) or gram (several "
+                                               "inputs; its diagonal holds the input norms), not both")
+        from .prediction_multi import predict_gram
+
+        return predict_gram(network, gram)
     _refuse_underived(network)
     q0 = check_input_norm(network, input_norm)   # > 0 when C_b = 0 (K^(1) would vanish)
     if precision not in ("float64", "mpmath"):
         raise ParameterError("precision", f"must be 'float64' or 'mpmath', got {precision!r}")
     dps = check_int("dps", dps, lower=15)
+    if isinstance(order, bool) or not isinstance(order, numbers.Integral) or order not in (1, 2):
+        raise ParameterError("order", f"must be 1 or 2, got {order!r}: order 3 would need the 1/n^3 "
+                                      "corrections and the eight-point cumulant, which are not derived")
+    if order == 2:
+        from .next_order import check_order2_supported
+
+        check_order2_supported(network)
     if precision == "mpmath":
-        return _predict_mpmath(network, q0, dps, progress)
-    return _predict_float(network, q0)
+        pred = _predict_mpmath(network, q0, dps, progress)
+    else:
+        pred = _predict_float(network, q0)
+    return pred if order == 1 else _with_order2(pred, dps)
+
+
+def _with_order2(pred, dps):
+    """``pred`` with G2, V1, U6 added (:func:`fwtheory.next_order.evaluate_order2`)."""
+    from dataclasses import replace
+
+    from .next_order import evaluate_order2
+
+    v = pred.values
+    extra = evaluate_order2(pred.network, pred.input_norm, v["K"], v["G1"], v["V"],
+                            precision=pred.precision, dps=dps)
+    return replace(pred, values=dict(v, **extra), order=2)
 
 
 def _refuse_underived(network):

@@ -6,7 +6,10 @@ hypothesis strategy):
 
 * :func:`activations` - built-in activations (leaky ReLU with a drawn slope);
 * :func:`networks` - :class:`~fwtheory.network.Network` objects of moderate
-  depth and width, Gaussian or orthogonal;
+  depth and width, Gaussian or orthogonal (the ensembles ``predict`` derives);
+* :func:`simulation_networks` - networks for simulate-only checks: also the
+  i.i.d. ``uniform`` and ``rademacher`` ensembles and residual networks with a
+  drawn residual scale (:func:`residual_scales`);
 * :func:`critical_networks` - networks at the critical initialization of their
   activation (:func:`fwtheory.kernel.criticality`, PDLT arXiv:2106.10165 Ch. 5);
 * :func:`input_grams` - m x m positive semi-definite input Gram matrices
@@ -16,6 +19,14 @@ hypothesis strategy):
 :func:`fwtheory.mc.simulate` on a network and raises ``AssertionError`` with a
 per-layer table when a quantity disagrees by the rule of
 :func:`fwtheory.comparison.compare`: |measured - theory| > z SE + rel_tol |theory|.
+With ``order=2`` it runs ``predict(order=2)`` against the preactivation sampler
+:func:`fwtheory.mc.simulate_preactivations` and judges E[z^2] ("K") and V by the
+series through 1/n^2 (K + G1/n + G2/n^2, V + V1/n), U6 at leading order.
+
+Several inputs: the strategies draw Gram matrices (:func:`input_grams`); the
+assertion takes one input (``input_norm``) until ``predict`` and ``simulate``
+accept a Gram matrix, at which point it gains a ``gram`` argument passed to both
+(the extension point is marked in :func:`assert_theory_matches_simulation`).
 
 Example (this test is ``tests/test_testing_kit.py::test_documented_example``)::
 
@@ -31,13 +42,28 @@ Example (this test is ``tests/test_testing_kit.py::test_documented_example``)::
         assert_theory_matches_simulation(network, quantities=("V", "F", "B"),
                                          samples=2000, seed=0, z=4)
 
+Example at order 1/n^2 (this test is
+``tests/test_testing_kit.py::test_documented_order2_example``)::
+
+    from hypothesis import given, settings, strategies as st
+
+    from fwtheory.testing import assert_theory_matches_simulation, critical_networks
+
+
+    @settings(max_examples=2, deadline=None, derandomize=True)
+    @given(critical_networks(activation="tanh", depth=st.integers(4, 6), width=32))
+    def test_next_order_moments(network):
+        assert_theory_matches_simulation(network, quantities=("K", "V"), order=2,
+                                         samples=50000, seed=0, z=4, rel_tol=0.0)
+
 Keep depth/width small (the theory is the leading order in 1/n: the
 omitted terms grow like depth/width, and ``rel_tol`` covers a few percent of
 them) and sample enough networks for the standard errors to be meaningful.
 """
 
-__all__ = ["activations", "networks", "critical_networks", "critical_point", "input_grams",
-           "assert_theory_matches_simulation", "CRITICAL_ACTIVATIONS", "KNOWN_CRITICAL_POINTS"]
+__all__ = ["activations", "networks", "simulation_networks", "residual_scales", "critical_networks",
+           "critical_point", "input_grams", "assert_theory_matches_simulation", "CRITICAL_ACTIVATIONS",
+           "KNOWN_CRITICAL_POINTS", "SIMULATED_ENSEMBLES"]
 
 from functools import lru_cache
 
@@ -48,6 +74,7 @@ from hypothesis.strategies import SearchStrategy
 
 from .activations import get_activation
 from .network import DERIVED_ENSEMBLES as ENSEMBLES   # the ensembles predict() has recursions for
+from .network import ENSEMBLES as SIMULATED_ENSEMBLES  # every ensemble simulate() samples
 from .network import Network
 
 SMOOTH_AND_KINKED = ("linear", "relu", "tanh", "sin", "erf", "sigmoid", "softplus", "gelu", "swish")
@@ -84,14 +111,31 @@ def activations(names=SMOOTH_AND_KINKED, leaky_relu=True, leaky_slope=_floats(0.
 
 def networks(activation=None, depth=st.integers(1, 4), width=st.sampled_from((8, 16, 32)),
              ensemble=st.sampled_from(ENSEMBLES), C_b=_floats(0.0, 0.5), C_W=_floats(0.5, 2.0),
-             lambda_b=_floats(0.0, 1.0), lambda_W=_floats(0.1, 2.0)):
+             lambda_b=_floats(0.0, 1.0), lambda_W=_floats(0.1, 2.0), residual=None):
     """:class:`~fwtheory.network.Network` objects (input dimension = width,
     first layer of the same ensemble). ``activation`` defaults to
-    :func:`activations`."""
+    :func:`activations`; ``residual`` (None: plain MLP) a residual scale gamma or a
+    strategy such as :func:`residual_scales`."""
     return st.builds(Network, activation=_strategy(activation) if activation is not None else activations(),
                      depth=_strategy(depth), width=_strategy(width), C_b=_strategy(C_b),
                      C_W=_strategy(C_W), lambda_b=_strategy(lambda_b), lambda_W=_strategy(lambda_W),
-                     ensemble=_strategy(ensemble))
+                     ensemble=_strategy(ensemble), residual=_strategy(residual))
+
+
+def residual_scales(low=0.05, high=1.0, plain=True):
+    """Residual scales gamma in [low, high] of z^(l+1) = z^(l) + gamma (b + W sigma(z^(l)))
+    (PDLT appendix B); with ``plain`` also None (the plain MLP)."""
+    gamma = _floats(low, high)
+    return st.one_of(st.none(), gamma) if plain else gamma
+
+
+def simulation_networks(ensemble=st.sampled_from(SIMULATED_ENSEMBLES), residual=residual_scales(), **kw):
+    """Networks for simulate-only checks (:func:`fwtheory.mc.simulate`): every
+    ensemble the samplers know (Gaussian, orthogonal, uniform, Rademacher) and
+    residual networks with a drawn scale. ``predict`` refuses those it has no
+    recursions for; use :func:`networks` for theory-vs-simulation checks. Other
+    keywords as in :func:`networks`."""
+    return networks(ensemble=ensemble, residual=residual, **kw)
 
 
 @lru_cache(maxsize=None)
@@ -152,7 +196,7 @@ def input_grams(draw, m=2, dim=None, scale=_floats(0.1, 4.0), full_rank=True):
 
 # ---------------------------------------------------------------- assertion
 def assert_theory_matches_simulation(network, quantities=("V", "F", "B"), samples=2000, seed=0, z=4,
-                                     rel_tol=0.05, layers=None, widths=None, input_norm=1.0):
+                                     rel_tol=0.05, layers=None, widths=None, input_norm=1.0, order=1):
     """Assert that the leading-order theory agrees with a Monte Carlo run.
 
     Parameters
@@ -171,6 +215,11 @@ def assert_theory_matches_simulation(network, quantities=("V", "F", "B"), sample
     widths : sequence of int, optional
         Compare the width-extrapolated coefficients instead (simulate ``widths``).
     input_norm : float
+    order : {1, 2}
+        2: ``predict(order=2)`` against :func:`fwtheory.mc.simulate_preactivations`
+        (quantities among "K", "G1", "V", "U6" and the ratios "V/K^2", "G1/K",
+        "U6/K^3"); "K" (E[z^2]) and "V" are judged against the series through
+        1/n^2 (:attr:`fwtheory.comparison.Comparison.series`). Single width only.
 
     Returns
     -------
@@ -184,15 +233,30 @@ def assert_theory_matches_simulation(network, quantities=("V", "F", "B"), sample
         (quantity, layer) disagrees or has no finite measurement.
     """
     from .comparison import compare
-    from .mc import simulate
+    from .errors import ParameterError
+    from .mc import simulate, simulate_preactivations
     from .prediction import predict
 
+    if order not in (1, 2) or isinstance(order, bool):
+        raise ParameterError("order", f"must be 1 or 2, got {order!r}")
+    if order == 2 and widths is not None:
+        raise ParameterError("widths", "order=2 compares at the network's width (the width fit has no "
+                                       "1/n^2 series to compare); drop widths")
     names = [quantities] if isinstance(quantities, str) else list(quantities)
-    prediction = predict(network, input_norm=input_norm)
-    sim = simulate(network, samples=samples, seed=seed, widths=widths, input_norm=input_norm)
+    # extension point (several inputs): pass gram=... to predict and the sampler here
+    prediction = predict(network, input_norm=input_norm, order=order)
+    sampler = simulate if order == 1 else simulate_preactivations
+    sim = sampler(network, samples=samples, seed=seed, widths=widths, input_norm=input_norm)
     comparison = compare(prediction, sim, z=z, rel_tol=rel_tol)
     names = comparison.resolve_names(names)
-    bad = [(n, layer) for n, layer, verdict in comparison.entries(names, layers) if verdict != "agree"]
+    idx = {int(l): i for i, l in enumerate(comparison.layers)}
+
+    def verdict_of(name, layer, verdict):      # order 2: K and V through 1/n^2
+        series = comparison.series.get(name)
+        return verdict if series is None else series["verdict"][idx[layer]]
+
+    bad = [(n, layer) for n, layer, verdict in comparison.entries(names, layers)
+           if verdict_of(n, layer, verdict) != "agree"]
     if bad:
         by_name = {}
         for n, layer in bad:

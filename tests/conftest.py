@@ -4,6 +4,10 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
+# the derivation's disk cache (fwtheory/symbolic/_disk_cache.py) stays off in tests: every
+# run derives from scratch and nothing is written to the user's cache directory
+os.environ.setdefault("FWTHEORY_CACHE_DIR", "off")
+
 settings.register_profile("default", max_examples=40, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("ci", max_examples=40, deadline=None, derandomize=True,

@@ -104,6 +104,23 @@ def test_other_tanh_classes(tanh_report):
     assert not any(b.is_growing for b in orth.values())
 
 
+def test_tanh_descendant_classes_follow_the_theory(tanh_report):
+    """The ddNTK ratios T K/Theta^3 and U K/Theta^3 decay with Gaussian weights (the theory's
+    curves; no class is imposed), while P/Theta^2, R K/Theta^3, S K/Theta^3 grow linearly
+    (slopes -1/12, -1/12, 1/12) and Q/Theta^2 logarithmically; with orthogonal weights
+    every descendant ratio saturates or decays (docs/conventions.md, docs/order2.md)."""
+    gauss, orth = tanh_report.behaviour["gaussian"], tanh_report.behaviour["orthogonal"]
+    for name in ("T K/Theta^3", "U K/Theta^3"):
+        assert gauss[name].kind == DECAYING, (name, gauss[name].kind)
+        values = np.asarray(tanh_report.theory["gaussian"].ratios[name])
+        assert abs(values[-1]) < 0.5 * np.max(np.abs(values))          # it really comes down
+    for name, slope in (("P/Theta^2", -1 / 12), ("R K/Theta^3", -1 / 12), ("S K/Theta^3", 1 / 12)):
+        assert gauss[name].kind == GROWING and gauss[name].slope == pytest.approx(slope, abs=0.002)
+    assert gauss["Q/Theta^2"].kind == GROWING_SLOWER
+    for name in ("P/Theta^2", "Q/Theta^2", "R K/Theta^3", "S K/Theta^3", "T K/Theta^3", "U K/Theta^3"):
+        assert orth[name].kind in (SATURATING, DECAYING), (name, orth[name].kind)
+
+
 def test_relu_does_not_saturate_with_either_ensemble():
     report = saturation("relu", C_W=2.0, depth=20, extended_depth=800)
     assert report.behaviour["gaussian"]["V/K^2"].slope == pytest.approx(5.0, abs=1e-6)     # 5(l-1)

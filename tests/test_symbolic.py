@@ -315,12 +315,13 @@ def test_latex_carries_layer_superscripts(ensemble):
 
 
 @pytest.mark.parametrize("kwargs, parameter", [
-    (dict(inputs=2), "inputs"), (dict(inputs=0), "inputs"), (dict(layer="residual"), "layer"),
+    (dict(inputs=0), "inputs"), (dict(inputs=2, layer="residual"), "layer"), (dict(layer="residual"), "layer"),
     (dict(layer="conv"), "layer"), (dict(order=2), "order"), (dict(ensemble="uniform"), "ensemble"),
 ])
 def test_derive_refuses_what_it_cannot_do(kwargs, parameter):
-    """Issue 12: several inputs, the residual map, a wrong order or an unknown
-    ensemble raise one ParameterError naming the parameter, never a wrong result."""
+    """Issue 12: a bad number of inputs, the residual map, a wrong order or an unknown
+    ensemble raise one ParameterError naming the parameter, never a wrong result
+    (several inputs: tests/test_multi_input.py)."""
     with pytest.raises(ParameterError, match=f"^{parameter}: "):
         derive("V", **kwargs)
 
@@ -333,9 +334,9 @@ def test_cli_derive_order2_and_refusals(capsys):
     assert main(["derive", "all", "--order", "2", "--json"]) == 0
     import json
     assert set(json.loads(capsys.readouterr().out)["recursions"]) == {"G2", "V1", "U6"}
-    assert main(["derive", "V", "--inputs", "2"]) == 2
+    assert main(["derive", "P", "--inputs", "2"]) == 2      # descendants: one input only
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("fwtheory derive: error: inputs:")
+    assert len(err) == 1 and err[0].startswith("fwtheory derive: error: name:")
 
 
 def test_non_rotation_invariant_ensemble_is_refused_not_truncated():

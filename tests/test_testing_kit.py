@@ -16,10 +16,10 @@ from fwtheory.testing import (activations, assert_theory_matches_simulation, cri
                               input_grams, networks)
 
 
-def _documented_example():
-    """The code block after "Example" in the fwtheory.testing docstring."""
+def _documented_example(marker="Example ("):
+    """The code block after ``marker`` in the fwtheory.testing docstring."""
     doc = kit.__doc__
-    block = doc[doc.index("Example"):].split("::\n", 1)[1]
+    block = doc[doc.index(marker):].split("::\n", 1)[1]
     lines = []
     for line in block.splitlines():
         if line.strip() and not line.startswith("    "):
@@ -37,6 +37,66 @@ def test_documented_example():
     tests = [f for name, f in namespace.items() if name.startswith("test_") and callable(f)]
     assert len(tests) == 1
     tests[0]()
+
+
+def test_documented_order2_example():
+    """Runs the docstring's order-1/n^2 example exactly as written."""
+    source = _documented_example("Example at order 1/n^2")
+    assert "order=2" in source
+    namespace = {}
+    exec(compile(source, "fwtheory.testing docstring (order 2)", "exec"), namespace)
+    tests = [f for name, f in namespace.items() if name.startswith("test_") and callable(f)]
+    assert len(tests) == 1
+    tests[0]()
+
+
+@settings(max_examples=30, deadline=None)
+@given(kit.simulation_networks(depth=st.integers(1, 3), width=st.sampled_from((4, 8))))
+def test_simulation_networks_draw_every_ensemble_and_residual_scales(net):
+    assert net.ensemble in kit.SIMULATED_ENSEMBLES
+    assert net.residual is None or 0.05 <= net.residual <= 1.0
+
+
+def test_simulation_networks_cover_the_new_ensembles_and_run():
+    from hypothesis import Phase, find
+
+    from fwtheory.mc import simulate
+
+    for ensemble in ("uniform", "rademacher"):
+        net = find(kit.simulation_networks(depth=st.just(2), width=st.just(4)),
+                   lambda n, e=ensemble: n.ensemble == e and n.residual is not None,
+                   settings=settings(max_examples=500, database=None, phases=[Phase.generate]))
+        sim = simulate(net, samples=20, seed=0)
+        assert np.all(np.isfinite(sim.values["K"]))
+
+
+def test_order2_assertion_catches_a_wrong_next_order_term(monkeypatch):
+    """V1 with the wrong sign must be caught through 1/n^2 (deep linear, exact V1 = 2(l-1)(l-2) K^2)."""
+    import importlib
+
+    predict_module = importlib.import_module("fwtheory.prediction")
+    real = predict_module.predict
+
+    def wrong_predict(network, input_norm=1.0, **kw):
+        p = real(network, input_norm=input_norm, **kw)
+        return type(p)(p.network, p.input_norm, p.layers, dict(p.values, V1=-np.asarray(p.values["V1"])),
+                       p.precision, p.order)
+
+    net = Network("linear", depth=6, width=8)
+    kit.assert_theory_matches_simulation(net, quantities=("K", "V"), order=2, samples=100000, seed=1,
+                                         rel_tol=0.0)
+    monkeypatch.setattr(predict_module, "predict", wrong_predict)
+    with pytest.raises(AssertionError, match="V at layers"):
+        kit.assert_theory_matches_simulation(net, quantities=("V",), order=2, samples=100000, seed=1,
+                                             rel_tol=0.0)
+    with pytest.raises(kit_parameter_error()):
+        kit.assert_theory_matches_simulation(net, order=2, widths=[8, 16])
+
+
+def kit_parameter_error():
+    from fwtheory.errors import ParameterError
+
+    return ParameterError
 
 
 # ------------------------------------------------------------ strategies

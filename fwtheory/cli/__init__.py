@@ -14,7 +14,7 @@ from importlib import import_module
 from ..errors import FwtheoryError, NumericalError, ParameterError
 
 COMMANDS = ("kernel", "criticality", "derive", "predict", "asymptotics", "simulate", "compare",
-            "saturation", "validate", "phase", "shape", "sweep")
+            "saturation", "validate", "phase", "shape", "sweep", "deconv", "train", "validity")
 
 
 def build_parser():

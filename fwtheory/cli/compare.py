@@ -15,12 +15,20 @@ def add_parser(sub):
                     "relative error and a verdict (agree when |measured - theory| <= z SE + "
                     "rel_tol |theory|). K and Theta are compared as E[z^2] = K + G1/n and "
                     "E[H_ii] = Theta + Theta1/n at the simulated width; with --widths the "
-                    "width-extrapolated c0 of X(n) = c0 + c1/n is compared with the theory.")
+                    "width-extrapolated c0 of the chosen fit (c0 + c1/n, or c0 + c1/n + c2/n^2 with "
+                    "three or more widths where the 2-term fit is rejected at p < 0.05; both fits' "
+                    "chi^2 are shown) is compared with the theory. With --order 2 the simulation is "
+                    "preactivations only (fwtheory.mc.simulate_preactivations: E[z^2], V, U6, many "
+                    "networks are cheap) and E[z^2] and V are compared with the series through 1/n "
+                    "and through 1/n^2, with chi^2 over layers for both.")
     add_network_arguments(p, depth=10, width=64)
     p.add_argument("--samples", type=int, default=2000, help="independent networks per width (default: 2000)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--widths", nargs="+", default=None, metavar="N",
                    help="widths for the 1/n extrapolation, e.g. --widths 32 64 128 (or 32,64,128)")
+    p.add_argument("--order", type=int, default=1, choices=(1, 2),
+                   help="2: predict(order=2) against the preactivation-only simulation; E[z^2] and V "
+                        "through 1/n and 1/n^2, U6 at leading order (default: 1)")
     p.add_argument("--z", type=float, default=3.0, help="allowed standard errors (default: 3)")
     p.add_argument("--rel-tol", type=float, default=0.05,
                    help="allowed relative deviation from the theory (default: 0.05)")
@@ -53,7 +61,7 @@ def run(args):
 
     from .._io import ProgressBar, atomic_write_text, check_output_file, dumps_json
     from ..comparison import compare
-    from ..mc import simulate
+    from ..mc import simulate, simulate_preactivations
     from ..prediction import predict
 
     net = network_from_args(args)
@@ -62,11 +70,12 @@ def run(args):
         check_output_file(args.out, "out")
     if args.plot is not None:
         check_output_file(args.plot, "plot")
-    prediction = predict(net, input_norm=args.input_norm)
+    prediction = predict(net, input_norm=args.input_norm, order=args.order)
     total = args.samples * (len(set(widths)) if widths else 1)
+    sampler = simulate if args.order == 1 else simulate_preactivations
     with ProgressBar(total, label="compare: simulate", delay=2.0) as bar:
-        sim = simulate(net, samples=args.samples, seed=args.seed, widths=widths,
-                       input_norm=args.input_norm, progress=bar)
+        sim = sampler(net, samples=args.samples, seed=args.seed, widths=widths,
+                      input_norm=args.input_norm, progress=bar)
     result = compare(prediction, sim, z=args.z, rel_tol=args.rel_tol)
     names = result.resolve_names(args.quantities)
     payload = result.to_dict()

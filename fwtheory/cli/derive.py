@@ -19,6 +19,26 @@ LEGEND = (
 )
 
 
+# several inputs (docs/derivation.md, "Several inputs")
+MULTI_LEGEND = (
+    "X[a,b,...] = component of correlator X at sample (input) indices a, b, ... (generic labels",
+    "  0, 1, 2, 3 on the left; index order and symmetries in docs/derivation.md); G[a,b] = x_a.x_b/n0;",
+    "<...> = Gaussian expectation over (z_0, z_1, ...) ~ N(0, K) at the layer-l kernel matrix K;",
+    "  inside <...>: s0 = sigma(z_0), t0 = sigma'(z_0), u0 = sigma''(z_0), v0 = sigma'''(z_0),",
+    "  s(D)0 = the D-th derivative of sigma at z_0 (K-entry derivatives written out by Price's theorem);",
+    "C_b, C_W = bias and weight variances; lambda_b, lambda_W = learning rates (lambda_W/n per weight).",
+)
+
+
+def _components(rec, inputs):
+    """Several inputs: every canonical component's recursion, keyed by its indices."""
+    if inputs == 1:
+        return {}
+    import sympy
+
+    return {"components": {"".join(map(str, c)): sympy.sstr(rec.entry(*c)) for c in rec.components()}}
+
+
 def add_parser(sub):
     p = sub.add_parser(
         "derive", help="derive a correlator's layer-to-layer recursion (sympy)",
@@ -29,7 +49,8 @@ def add_parser(sub):
     p.add_argument("--ensemble", default="gaussian",
                    help="weight ensemble: gaussian or orthogonal (default: gaussian)")
     p.add_argument("--inputs", type=int, default=1,
-                   help="number of inputs m (default: 1; only m = 1 is derived so far)")
+                   help="number of inputs m (default: 1); m > 1 prints the recursions at generic "
+                        "sample indices 0, 1, 2, 3 (K, G1, V, Theta, Theta1, D, F, A, B)")
     p.add_argument("--order", type=int, default=None,
                    help="order in 1/n: 0 or 1 (K, Theta and the 1/n correlators), 2 (G2, V1, U6); "
                         "default: the named correlator's own order, or 1 with 'all'")
@@ -52,7 +73,13 @@ def run(args):
     if args.name == "all":
         if order not in (None, 1, 2):
             raise ParameterError("order", f"with 'all' use --order 1 or 2, got {order}")
+        if inputs != 1 and order == 2:
+            raise ParameterError("order", "several inputs are derived to order 1/n only")
         names, order = (ORDER2 if order == 2 else ALL_CORRELATORS), None
+        if inputs != 1:
+            from ..symbolic.multi_input import MULTI_NAMES
+
+            names = MULTI_NAMES
     else:
         names = (args.name,)
     recs = [derive(k, args.ensemble, inputs=inputs, order=order, layer=layer)
@@ -65,11 +92,13 @@ def run(args):
                 "dependencies": list(r.dependencies),
                 "initial": {k: sympy.sstr(v) for k, v in r.initial.items()},
                 "initial_exact": {k: sympy.sstr(v) for k, v in r.initial_exact.items()},
+                **_components(r, inputs),
             } for r in recs}}))
         return 0
     comment = "%" if args.latex else "#"
-    print(f"{comment} single-input recursions, {args.ensemble} weights; layer-l quantities on the right")
-    for line in LEGEND:
+    kind = "single-input" if inputs == 1 else f"{inputs}-input"
+    print(f"{comment} {kind} recursions, {args.ensemble} weights; layer-l quantities on the right")
+    for line in (LEGEND if inputs == 1 else MULTI_LEGEND):
         print(f"{comment} {line}")
     for r in recs:
         if args.latex:

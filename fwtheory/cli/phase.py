@@ -80,8 +80,14 @@ def _table(d):
                          f"{p['offdiag'][-1]:.6g}",
                          "-" if fit.get("limit") is None else f"{fit['limit']:.6g}",
                          "-" if fit.get("xi") is None else f"{fit['xi']:.4g}"])
-        out.append(f"normalized NTK off-diagonal at layer {len(d.ntk_profiles[0]['layers'])}:")
-        out.append(format_table(["regime", "C_b", "C_W", "chi_perp", "offdiag", "limit", "xi (layers)"], rows))
+        ln = {(p["C_b"], p["C_W"]): p for p in d.ntk_profiles_layernorm}
+        for row, p in zip(rows, d.ntk_profiles):
+            q = ln.get((p["C_b"], p["C_W"]))
+            row += ["-", "-", "-"] if q is None else [f"{q['chi_perp']:.6g}", q["regime"], f"{q['offdiag'][-1]:.6g}"]
+        out.append(f"normalized NTK off-diagonal at layer {len(d.ntk_profiles[0]['layers'])} "
+                   "(LN: LayerNorm after every nonlinearity):")
+        out.append(format_table(["regime", "C_b", "C_W", "chi_perp", "offdiag", "limit", "xi (layers)",
+                                 "LN chi", "LN regime", "LN offdiag"], rows))
     return "\n".join(out)
 
 

@@ -30,6 +30,10 @@ def add_parser(sub):
     p.add_argument("--descendants", action="store_true",
                    help="also estimate the dNTK/ddNTK statistics P, Q, R, S, T, U "
                         "(fwtheory.mc.simulate_descendants; JSON key 'descendants')")
+    p.add_argument("--preactivations", action="store_true",
+                   help="preactivations only (fwtheory.mc.simulate_preactivations): E[z^2], G1, V and "
+                        "the six-point U6 = n^2 kappa(z_i^2, z_j^2, z_k^2), no NTK; cheap enough for "
+                        "the ~10^6 networks that resolve 1/n^2 terms")
     p.add_argument("--pairs", type=int, default=8,
                    help="neuron pairs sampled per network and layer for the descendants (default: 8)")
     p.add_argument("--json", action="store_true", help="print JSON instead of the table")
@@ -73,7 +77,37 @@ def _table(sim, names=None):
     head = (f"# simulate: {net.activation.name}, {net.ensemble} (first layer {net.first_layer}), "
             f"depth {net.depth}{'' if net.residual is None else f', residual {net.residual:g}'}, {what}; C_b={net.C_b:g}, C_W={net.C_W:g}, lambda_b={net.lambda_b:g}, "
             f"lambda_W={net.lambda_W:g}, q0={sim.input_norm:g}; {sim.samples} networks, seed {sim.seed}")
-    return head + "\n" + format_table(["l"] + names + ["overflow"], rows)
+    out = head + "\n" + format_table(["l"] + names + ["overflow"], rows)
+    if sim.extrapolation is not None and sim.extrapolation.fits:
+        out += "\n" + _fit_table(sim, names)
+    return out
+
+
+def _chi2_cell(fit, i):
+    """chi^2 of one fit at layer index i: '-' without that fit, 0 with no degrees of freedom left."""
+    if fit is None:
+        return "-"
+    return "0" if fit["dof"][i] == 0 else f"{fit['chi2'][i]:.3g}"
+
+
+def _fit_table(sim, names):
+    """Per layer and ratio: the width-fit model used and both fits' chi^2 (2-term/3-term)."""
+    from .._io import format_table
+
+    ex = sim.extrapolation
+    rows = []
+    for i, l in enumerate(sim.layers):
+        row = [int(l)]
+        for k in names:
+            fit = ex.fits.get(k)
+            if not fit or fit.get("linear") is None:
+                row.append("-")
+                continue
+            row.append(f"{int(ex.model[k][i])}: {_chi2_cell(fit['linear'], i)}/{_chi2_cell(fit['quadratic'], i)}")
+        rows.append(row)
+    return ("# width fits: terms used (2: c0 + c1/n, 3: + c2/n^2, used where the 2-term fit has chi^2 "
+            "p < 0.05 and the 3-term one does not): chi^2 of the 2-term/3-term fit\n"
+            + format_table(["l"] + list(names), rows))
 
 
 def _gram_table(sim):
@@ -131,14 +165,36 @@ def run(args):
         if args.descendants:
             raise ParameterError("descendants", "not available with --gram (the dNTK/ddNTK sampler "
                                                 "takes one input)")
+        if args.preactivations:
+            raise ParameterError("preactivations", "not available with --gram (the preactivation "
+                                                   "sampler takes one input)")
         if args.input_norm != 1.0:
             raise ParameterError("input_norm", "must stay 1 with --gram: the input norms are the "
                                                "diagonal of the Gram matrix")
         gram = check_gram(args.gram, net)
-    m = 1 if gram is None else gram.shape[0]
+    total = args.samples * (len(set(widths)) if widths else 1)
+    if args.preactivations:
+        from ..errors import ParameterError
+        from ..mc import simulate_preactivations
+
+        if args.descendants:
+            raise ParameterError("descendants", "cannot be combined with --preactivations (that run "
+                                                "propagates no NTK); run them separately")
+
+        with ProgressBar(total, label="simulate (preactivations)", delay=2.0) as bar:
+            sim = simulate_preactivations(net, samples=args.samples, seed=args.seed, widths=widths,
+                                          input_norm=args.input_norm, progress=bar)
+        payload = sim.to_dict()
+        if args.out is not None:
+            atomic_write_text(args.out, dumps_json(payload) + "\n", "out")
+        sys.stdout.write(dumps_json(payload) + "\n" if args.json else
+                         _table(sim, ("V/K^2", "G1/K", "U6/K^3")) + "\n")
+        for note in sim.notes:
+            print(f"fwtheory simulate: note: {note}", file=sys.stderr)
+        return 130 if sim.interrupted else 0
+    m = 1 if gram is None else gram.shape[0]     # several inputs: ~m(m+1)/2 NTK blocks per network
     check_simulate(net, args.samples * (m * (m + 1) // 2 if m > 1 else 1), widths, args.descendants,
                    force=args.force)
-    total = args.samples * (len(set(widths)) if widths else 1)
     with ProgressBar(total, label="simulate", delay=2.0) as bar:
         if gram is None:
             sim = simulate(net, samples=args.samples, seed=args.seed, widths=widths,

@@ -55,10 +55,19 @@ def _execute(verb, ns, seed):
     if verb == "predict":
         from ..prediction import predict
 
-        return predict(net, input_norm=ns.input_norm, precision=ns.precision).to_dict()
-    from ..mc import simulate
+        return predict(net, input_norm=ns.input_norm, precision=ns.precision,
+                       order=getattr(ns, "order", 1)).to_dict()
+    from ..mc import simulate, simulate_preactivations
 
-    sim = simulate(net, samples=ns.samples, seed=seed, widths=widths, input_norm=ns.input_norm)
+    order = getattr(ns, "order", 1) if verb == "compare" else 1
+    # compare --order 2 and simulate --preactivations use the preactivation sampler
+    preact = order == 2 or (verb == "simulate" and getattr(ns, "preactivations", False))
+    if preact and verb == "simulate" and getattr(ns, "descendants", False):
+        from ..errors import ParameterError
+
+        raise ParameterError("descendants", "cannot be combined with preactivations (no NTK is propagated)")
+    sampler = simulate_preactivations if preact else simulate
+    sim = sampler(net, samples=ns.samples, seed=seed, widths=widths, input_norm=ns.input_norm)
     if sim.interrupted:
         raise KeyboardInterrupt
     if verb == "simulate":
@@ -75,7 +84,7 @@ def _execute(verb, ns, seed):
     from ..comparison import compare
     from ..prediction import predict
 
-    prediction = predict(net, input_norm=ns.input_norm)
+    prediction = predict(net, input_norm=ns.input_norm, order=order)
     return compare(prediction, sim, z=ns.z, rel_tol=ns.rel_tol).to_dict()
 
 

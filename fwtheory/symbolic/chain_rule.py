@@ -120,16 +120,17 @@ def _differentiate(term, slot, fresh):
     return out
 
 
-def _derivatives_of_z(label, order, slots, fresh, first_layer):
-    """Terms of d^order z_label / d theta_slots (layer l+1)."""
+def _derivatives_of_z(label, order, slots, fresh, first_layer, sample=None):
+    """Terms of d^order z_label / d theta_slots (layer l+1); with a ``sample``
+    label (several inputs) the site and derivative-node keys are (dummy, sample)."""
     j = fresh()
+    key = j if sample is None else (j, sample)
     terms = [_DTerm(sympy.Integer(1), [], [label], {}, {}, {}),
-             _DTerm(sympy.Integer(1), [(label, j)], [], {j: (1, 0, 0, 0, 0) if not first_layer
-                                                          else (0, 0, 0, 0, 0)}, {}, {})]
+             _DTerm(sympy.Integer(1), [(label, j)], [], {key: (1, 0, 0, 0, 0)}, {}, {})]
     if first_layer:
         # the first layer acts on the fixed input x_j: no parameters below; the input
         # component is recorded as the power of z at the site (x_j^1)
-        terms[1].site[j] = (0, 0, 0, 0, 1)
+        terms[1].site[key] = (0, 0, 0, 0, 1)
     for slot in slots[:order]:
         new = []
         for t in terms:
@@ -195,16 +196,25 @@ def _identify(nodes, edges):
     return objects
 
 
-def expand_field(kind, labels, fresh, first_layer=False, n=None):
+def _root(uf, key):
+    """Representative of a site key: a dummy, or (dummy, sample) for several inputs."""
+    return (uf.find(key[0]), key[1]) if isinstance(key, tuple) else uf.find(key)
+
+
+def expand_field(kind, labels, fresh, first_layer=False, n=None, samples=None):
     """Forward equation of the object ``kind`` at external neuron labels ``labels``,
     as a list of :class:`FieldTerm` (layer-(l+1) weights/biases, layer-l sites and objects).
 
     ``n`` is the sympy symbol of the width of layer l (the fan-in of layer l+1).
+    ``samples`` (several inputs, :mod:`.multi_input`): one sample label per
+    factor; the sites and object dummies are then keyed (dummy, sample), since
+    sigma(z_{j;alpha}) and sigma(z_{j;beta}) at one neuron j are different factors.
     """
     orders, contractions = OBJECTS[kind]
     slot_names = [[(f, s) for s in range(o)] for f, o in enumerate(orders)]
-    per_factor = [_derivatives_of_z(label, o, names, fresh, first_layer)
-                  for label, o, names in zip(labels, orders, slot_names)]
+    samples = samples if samples is not None else (None,) * len(orders)
+    per_factor = [_derivatives_of_z(label, o, names, fresh, first_layer, sample)
+                  for label, o, names, sample in zip(labels, orders, slot_names, samples)]
     out = []
     for combo in itertools.product(*per_factor):
         coeff = sympy.Integer(1)
@@ -241,10 +251,10 @@ def expand_field(kind, labels, fresh, first_layer=False, n=None):
             continue
         site2 = {}
         for d, p in site.items():
-            r = uf.find(d)
+            r = _root(uf, d)
             site2[r] = tuple(x + y for x, y in zip(site2.get(r, _ZERO), p))
-        nodes2 = {k: [uf.find(v[0]), v[1]] for k, v in nodes.items()}
-        objects = [(kind_, tuple(uf.find(d) for d in dums))
+        nodes2 = {k: [_root(uf, v[0]), v[1]] for k, v in nodes.items()}
+        objects = [(kind_, tuple(_root(uf, d) for d in dums))
                    for kind_, dums in _identify(nodes2, edges)]
         W2 = [(r, uf.find(c)) for r, c in W]
         out.append(FieldTerm(coeff, W2, b, site2, objects))

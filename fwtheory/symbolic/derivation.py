@@ -373,12 +373,21 @@ def derive(name, ensemble="gaussian", inputs=1, order=None, layer="mlp"):
     1/n^2 correction of V is the separate correlator V1). Returns a
     :class:`Recursion`.
 
-    ``inputs`` (the number of inputs m) and ``layer`` (the layer map) name
-    what the engine does not derive yet: m > 1 and the residual layer map
-    raise a :class:`~fwtheory.errors.ParameterError` saying so, never a
-    silently wrong single-input MLP result.
+    ``inputs`` = m > 1 (several inputs) returns a
+    :class:`~fwtheory.symbolic.multi_input.MultiRecursion` holding the
+    recursion at generic sample indices (K, G1, V, Theta, Theta1, D, F, A, B;
+    docs/derivation.md, "Several inputs"). ``layer`` names the layer map: the
+    residual one raises a :class:`~fwtheory.errors.ParameterError` saying so,
+    never a silently wrong MLP result.
     """
-    _check_supported(inputs, layer)
+    if _check_supported(inputs, layer) > 1:
+        from .multi_input import MULTI_TARGETS, derive_multi
+
+        own = MULTI_TARGETS[name][1] if name in MULTI_TARGETS else None
+        if order is not None and own is not None and order != own:
+            raise ParameterError("order", f"{name} is the coefficient of 1/n^{own}, got order={order!r} "
+                                          "(several inputs are derived to order 1/n)")
+        return derive_multi(name, ensemble, inputs)
     if name not in TARGETS:
         raise ParameterError("name", f"must be one of {', '.join(ALL_NAMES)}, got {name!r}")
     own = TARGETS[name][1]
@@ -396,15 +405,12 @@ def _check_supported(inputs, layer):
     from ..errors import check_int
 
     m = check_int("inputs", inputs, lower=1)
-    if m != 1:
-        raise ParameterError("inputs", f"several inputs (m = {m}) are not derived yet; only inputs=1 "
-                                       "(the expansion carries sample indices, docs/derivation.md, but "
-                                       "the multi-input correlators are not defined)")
     if not isinstance(layer, str) or layer not in LAYER_MAPS:
         raise ParameterError("layer", f"must be one of {', '.join(LAYER_MAPS)}, got {layer!r}")
     if layer == "residual":
         raise ParameterError("layer", "the residual layer map is not derived yet; only layer='mlp' "
                                       "(simulate() samples residual networks: Network(residual=gamma))")
+    return m
 
 
 @lru_cache(maxsize=None)
