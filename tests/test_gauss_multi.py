@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from fwtheory import gauss, maps
-from fwtheory.errors import ParameterError
+from fwtheory.errors import AccuracyWarning, ParameterError
 from fwtheory.gauss_multi import expect_monomials as em
 
 K4 = np.array([[1.0, 0.5, 0.2, 0.1], [0.5, 1.0, 0.3, 0.4], [0.2, 0.3, 1.5, 0.6], [0.1, 0.4, 0.6, 1.2]])
@@ -139,3 +139,80 @@ def test_layer_stack_shape_and_consistency():
     assert v.shape == (2, 2)
     for i in range(2):
         np.testing.assert_allclose(v[i], em("tanh", Ks[i], mons), rtol=1e-14)
+
+
+def test_orthant_probabilities():
+    from fwtheory._orthant import orthant_probability
+
+    # equicorrelated rho = 1/2: P(z > 0) = 1/(d + 1) (Steck 1958); blocks factorize
+    for d in (2, 3, 4):
+        R = np.full((1, d, d), 0.5)
+        R[0][np.diag_indices(d)] = 1.0
+        assert orthant_probability(R)[0] == pytest.approx(1.0 / (d + 1), abs=1e-14)
+    B = np.eye(4)[None].copy()
+    B[0, 0, 1] = B[0, 1, 0] = 0.6
+    B[0, 2, 3] = B[0, 3, 2] = -0.95
+    ref = (0.25 + math.asin(0.6) / (2 * math.pi)) * (0.25 + math.asin(-0.95) / (2 * math.pi))
+    assert orthant_probability(B)[0] == pytest.approx(ref, rel=1e-13)
+    # nearly collinear (deep ReLU kernels): against the 1-D integral of the equicorrelated law
+    from scipy import integrate, special
+
+    rho = 0.999
+    R = np.full((1, 4, 4), rho)
+    R[0][np.diag_indices(4)] = 1.0
+    ref = sum(integrate.quad(lambda x: math.exp(-x * x / 2) / math.sqrt(2 * math.pi)
+                             * special.ndtr(x * math.sqrt(rho / (1 - rho))) ** 4, lo, hi,
+                             epsabs=1e-16, epsrel=1e-13, limit=400)[0]
+              for lo, hi in ((-40, -0.2), (-0.2, 0.2), (0.2, 40)))
+    assert orthant_probability(R)[0] == pytest.approx(ref, rel=1e-12)
+
+
+def test_relu_three_and_four_inputs_exact_vs_quadrature():
+    # the exact (orthant) path against the split quadrature at moderate correlations
+    from fwtheory import gauss_multi
+    from fwtheory.activations import get_activation
+
+    act = get_activation("relu")
+    mons3 = [((0, 0), (1, 0), (2, 0)), ((0, 1), (1, 1), (2, 0)), ((0, 0), (0, 0), (1, 1), (2, -1))]
+    C = K4[:3, :3]
+    exact = em("relu", C, mons3)
+    atoms = [tuple(gauss_multi._check_monomials([m], 3, act)[0][a] for a in range(3)) for m in mons3]
+    quad = gauss_multi._integrate_subset(act, C[None], atoms, 1e-9)[0]
+    np.testing.assert_allclose(exact, quad, rtol=1e-7)
+    from fwtheory._orthant import orthant_probability
+
+    v4 = em("relu", K4, [((0, 0), (1, 0), (2, 0), (3, 0)), ((0, 1), (1, 1), (2, 1), (3, 1))])
+    assert v4[1] == pytest.approx(orthant_probability(K4[None])[0], rel=1e-14)
+    atoms4 = [tuple(gauss_multi._check_monomials([m], 4, act)[0][a] for a in range(4))
+              for m in [((0, 0), (1, 0), (2, 0), (3, 0))]]
+    with pytest.warns(AccuracyWarning):      # the 4-D quadrature stops at its point budget
+        q4 = gauss_multi._integrate_subset(act, K4[None], atoms4, 1e-12)[0, 0]
+    assert v4[0] == pytest.approx(q4, rel=1e-4)
+
+
+def test_leaky_relu_is_linear_in_relu_and_identity():
+    # leaky(z) = alpha z + (1 - alpha) relu(z): E[s_a s_b s_c] expands into relu moments and Wick terms
+    a = 0.3
+    C = K4[:3, :3]
+    lk = em(f"leaky_relu({a})", C, [((0, 0), (1, 0), (2, 0))])[0]
+    total = 0.0
+    for pattern in itertools.product((0, 1), repeat=3):   # 0: alpha z, 1: (1 - alpha) relu
+        coef = math.prod(a if p == 0 else 1 - a for p in pattern)
+        mono = tuple((i, -1 if p == 0 else 0) for i, p in enumerate(pattern))
+        total += coef * em("relu", C, [mono])[0]
+    assert lk == pytest.approx(total, rel=1e-12)
+
+
+def test_parity_halves_the_rule_without_changing_values():
+    # tanh is odd: odd monomials vanish exactly, even ones use half of the first coordinate
+    from fwtheory import gauss_multi
+    from fwtheory.activations import get_activation
+
+    act = get_activation("tanh")
+    C = K4[:3, :3] * 0.4
+    mons = [((0, 0), (1, 0), (2, 0)), ((0, 0), (1, 0), (2, 1)), ((0, 1), (1, 1), (2, -1), (2, 0))]
+    v = em(act, C, mons)
+    assert v[0] == 0.0 and v[1] != 0.0
+    atoms = [tuple(gauss_multi._check_monomials([m], 3, act)[0][a] for a in range(3)) for m in mons[1:]]
+    full = gauss_multi._integrate_subset_parts(act, C[None], atoms, 1e-10, np.zeros(1), False)[0]
+    np.testing.assert_allclose(v[1:], full, rtol=1e-9)

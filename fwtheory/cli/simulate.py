@@ -22,6 +22,11 @@ def add_parser(sub):
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--widths", default=None,
                    help="comma-separated widths for the 1/n extrapolation, e.g. 32,64,128")
+    p.add_argument("--gram", default=None, metavar="G11,G12;G21,G22",
+                   help="several inputs (m <= 4): the Gram matrix x_a.x_b/n0, rows separated by ';' "
+                        "(e.g. \"1,0.5;0.5,1\"); JSON tensors are nested lists [layer][a][b] (K, G1, "
+                        "Theta, Theta1) and [layer][a][b][c][d] (V, D, F, A, B); without it the "
+                        "single-input output is unchanged")
     p.add_argument("--descendants", action="store_true",
                    help="also estimate the dNTK/ddNTK statistics P, Q, R, S, T, U "
                         "(fwtheory.mc.simulate_descendants; JSON key 'descendants')")
@@ -105,6 +110,41 @@ def _fit_table(sim, names):
             + format_table(["l"] + list(names), rows))
 
 
+def _gram_table(sim):
+    """Per layer and input pair a <= b: K_ab, Theta_ab and the four-point vertex V_abab."""
+    from .._io import format_table
+
+    m = sim.gram.shape[0]
+    pairs = [(a, b) for a in range(m) for b in range(a, m)]
+
+    def cell(v, e):
+        if v != v:
+            return "-"
+        return f"{v:.4g}" if e != e else f"{v:.4g}±{e:.2g}"
+
+    head = ["l"]
+    for name in ("K", "Theta", "V"):
+        head += [f"{name}_{a}{b}" if name != "V" else f"V_{a}{b}{a}{b}" for a, b in pairs]
+    rows = []
+    for i, l in enumerate(sim.layers):
+        row = [int(l)]
+        for name in ("K", "Theta", "V"):
+            for a, b in pairs:
+                idx = (i, a, b) if name != "V" else (i, a, b, a, b)
+                row.append(cell(float(sim.values[name][idx]), float(sim.errors[name][idx])))
+        rows.append(row)
+    net = sim.network
+    what = (f"extrapolated n -> inf from widths {', '.join(map(str, sim.extrapolation['widths']))}"
+            if sim.extrapolation is not None else f"width {net.width}")
+    gram = ";".join(",".join(f"{v:g}" for v in r) for r in sim.gram)
+    title = (f"# simulate --gram {gram}: {net.activation.name}, {net.ensemble} (first layer "
+             f"{net.first_layer}), depth {net.depth}"
+             f"{'' if net.residual is None else f', residual {net.residual:g}'}, {what}; C_b={net.C_b:g}, "
+             f"C_W={net.C_W:g}, lambda_b={net.lambda_b:g}, lambda_W={net.lambda_W:g}; {sim.samples} "
+             f"networks, seed {sim.seed} (all tensors: --json)")
+    return title + "\n" + format_table(head, rows)
+
+
 def run(args):
     import sys
 
@@ -117,6 +157,21 @@ def run(args):
         check_output_file(args.out, "out")
     from .._cost import check_simulate
 
+    gram = None
+    if args.gram is not None:
+        from ..errors import ParameterError
+        from ..mc.multi_input import check_gram
+
+        if args.descendants:
+            raise ParameterError("descendants", "not available with --gram (the dNTK/ddNTK sampler "
+                                                "takes one input)")
+        if args.preactivations:
+            raise ParameterError("preactivations", "not available with --gram (the preactivation "
+                                                   "sampler takes one input)")
+        if args.input_norm != 1.0:
+            raise ParameterError("input_norm", "must stay 1 with --gram: the input norms are the "
+                                               "diagonal of the Gram matrix")
+        gram = check_gram(args.gram, net)
     total = args.samples * (len(set(widths)) if widths else 1)
     if args.preactivations:
         from ..errors import ParameterError
@@ -137,12 +192,25 @@ def run(args):
         for note in sim.notes:
             print(f"fwtheory simulate: note: {note}", file=sys.stderr)
         return 130 if sim.interrupted else 0
-    check_simulate(net, args.samples, widths, args.descendants, force=args.force)
+    m = 1 if gram is None else gram.shape[0]     # several inputs: ~m(m+1)/2 NTK blocks per network
+    check_simulate(net, args.samples * (m * (m + 1) // 2 if m > 1 else 1), widths, args.descendants,
+                   force=args.force)
     with ProgressBar(total, label="simulate", delay=2.0) as bar:
-        sim = simulate(net, samples=args.samples, seed=args.seed, widths=widths,
-                       input_norm=args.input_norm, progress=bar)
+        if gram is None:
+            sim = simulate(net, samples=args.samples, seed=args.seed, widths=widths,
+                           input_norm=args.input_norm, progress=bar)
+        else:
+            sim = simulate(net, samples=args.samples, seed=args.seed, widths=widths, progress=bar,
+                           gram=gram)
     payload = sim.to_dict()
     desc = None
+    if gram is not None:
+        if args.out is not None:
+            atomic_write_text(args.out, dumps_json(payload) + "\n", "out")
+        sys.stdout.write((dumps_json(payload) if args.json else _gram_table(sim)) + "\n")
+        for note in sim.notes:
+            print(f"fwtheory simulate: note: {note}", file=sys.stderr)
+        return 130 if sim.interrupted else 0
     if args.descendants:
         from ..mc import simulate_descendants
 

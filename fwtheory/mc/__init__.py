@@ -5,7 +5,8 @@ residual, ``Network(residual=gamma)``) are sampled (:func:`simulate_preactivatio
 preactivations only, for the order-1/n^2 statistics), the preactivations and the
 full NTK matrix are propagated layer by layer (PDLT Ch. 8 forward equation),
 and the correlators of :mod:`fwtheory.quantities` are estimated with
-U-statistics over neuron pairs and jackknife errors over networks.
+U-statistics over neuron pairs and jackknife errors over networks. With
+``gram=G`` every network propagates m <= 4 inputs (:mod:`.multi_input`).
 
 >>> from fwtheory import Network
 >>> from fwtheory.mc import simulate
@@ -16,9 +17,10 @@ U-statistics over neuron pairs and jackknife errors over networks.
 
 from .descendants import DescendantSimulation, simulate_descendants
 from .ensembles import haar_orthogonal
+from .multi_input import GramSimulation
 from .preactivations import PreactivationSimulation, simulate_preactivations
 from .sampling import Extrapolation, Simulation, estimate_memory, simulate
 
 __all__ = ["simulate", "Simulation", "Extrapolation", "haar_orthogonal", "estimate_memory",
            "simulate_descendants", "DescendantSimulation", "simulate_preactivations",
-           "PreactivationSimulation"]
+           "PreactivationSimulation", "GramSimulation"]

@@ -95,32 +95,40 @@ def _stats_multi(z, H, pa, pb, out):
             q += 1
         for Q in range(p):
             out[ohz + P * p + Q] = (Th[P] * Sz[Q] - _dot(hd[P], zp[Q])) / pairs
-    # f[P, c, d] = (z_c^T H[a,b] z_d - sum_i H[a,b]_ii z_ic z_id) / pairs
-    y = np.empty((m, n))
+    # f[P, c, d] = (z_c^T H[a,b] z_d - sum_i H[a,b]_ii z_ic z_id) / pairs, with
+    # Y[i, d] = (H[a,b] z_d)_i, one product per block
+    zt = np.empty((n, m))
+    for d in range(m):
+        for i in range(n):
+            zt[i, d] = z[d, i]
+    Y = np.empty((n, m))
     for P in range(p):
         a, b = pa[P], pb[P]
-        Hab = H[a, b]
-        for d in range(m):
-            for i in range(n):
-                y[d, i] = _dot(Hab[i], z[d])
+        np.dot(H[a, b], zt, Y)
         for c in range(m):
             for d in range(m):
-                s = _dot(z[c], y[d])
+                s = 0.0
                 dg = 0.0
                 for i in range(n):
-                    dg += hd[P, i] * z[c, i] * z[d, i]
+                    zc = z[c, i]
+                    s += zc * Y[i, d]
+                    dg += hd[P, i] * zc * z[d, i]
                 out[of + (P * m + c) * m + d] = (s - dg) / pairs
-    # b[P, c, d] = (<H[a,b], H[c,d]>_F - sum_i H[a,b]_ii H[c,d]_ii) / pairs
+    # b[P, c, d] = (<H[a,b], H[c,d]>_F - sum_i H[a,b]_ii H[c,d]_ii) / pairs: Gram matrix
+    # of the flattened blocks (one product)
+    X = H.reshape(m * m, n * n)
+    Xp = np.empty((p, n * n))
     for P in range(p):
-        a, b = pa[P], pb[P]
-        Hab = H[a, b].ravel()
+        Xp[P] = X[pa[P] * m + pb[P]]
+    Gm = np.dot(Xp, X.T)           # rows P = (a <= b) only
+    for P in range(p):
         for c in range(m):
             for d in range(m):
-                s = _dot(Hab, H[c, d].ravel())
+                Q = c * m + d
                 dg = 0.0
                 for i in range(n):
-                    dg += H[a, b, i, i] * H[c, d, i, i]
-                out[ob + (P * m + c) * m + d] = (s - dg) / pairs
+                    dg += hd[P, i] * H[c, d, i, i]
+                out[ob + (P * m + c) * m + d] = (Gm[P, Q] - dg) / pairs
 
 
 @njit(**_JIT)
@@ -172,9 +180,11 @@ def _step_multi(code, slope, sc, gamma, lam_b, lam_W, z, H, s_given, sp_given, W
         layer_activations(code, slope, z[a], s_given[a], sp_given[a], s[a], sp[a])
     if gamma < 0.0:
         sc2 = sc * sc
-        for a in range(m):
-            for b in range(a, m):
-                _block_plain(sc2, sp[a], sp[b], H[a, b], Wt, M, Y, H_out[a, b], a == b, Wl, T)
+        for a in range(m):   # diagonal blocks: the single-input arithmetic
+            _block_plain(sc2, sp[a], sp[a], H[a, a], Wt, M, Y, H_out[a, a], True, Wl, T)
+        for a in range(m):   # off-diagonal blocks a < b: Wt^T M Wt into H[a, b] (H[b, a] below)
+            for b in range(a + 1, m):
+                _block_plain(sc2, sp[a], sp[b], H[a, b], Wt, M, Y, H_out[a, b], False, Wl, T)
     else:
         g = gamma * sc
         for a in range(m):
@@ -204,11 +214,13 @@ def _step_multi(code, slope, sc, gamma, lam_b, lam_W, z, H, s_given, sp_given, W
             Ho = H_out[a, b]
             for i in range(n):
                 Ho[i, i] += diag
-            if b > a:
+            if b > a:                        # H[b, a] = H[a, b]^T, in 16 x 16 tiles
                 Hba = H_out[b, a]
-                for i in range(n):
-                    for k in range(n):
-                        Hba[k, i] = Ho[i, k]
+                for i0 in range(0, n, 16):
+                    for k0 in range(0, n, 16):
+                        for i in range(i0, min(i0 + 16, n)):
+                            for k in range(k0, min(k0 + 16, n)):
+                                Hba[k, i] = Ho[i, k]
         np.dot(Wt.T, s[a], z_out[a])
         zo = z_out[a]
         if gamma < 0.0:

@@ -96,6 +96,9 @@ def check_gram(gram, network):
         raise ParameterError("gram", f"gram[{a},{a}] must be > 0 when C_b = 0 (a zero input has "
                                      "no Gaussian statistics)")
     m = G.shape[0]
+    if network.input_dim < m:
+        raise ParameterError("input_dim", f"must be >= the number of inputs m = {m} (the inputs span up "
+                                          f"to m directions of R^n0), got {network.input_dim}")
     if m >= 2 and network.first_layer in ("uniform", "rademacher"):
         need = 2 if m == 2 else 4
         if network.input_dim % need:
@@ -281,18 +284,22 @@ def _simulate_chunk(plan, c):
     aux = _aux_generator(plan.seeds[c])
     act = net.activation
     stats = np.empty((L, C, plan.nstat))
-    z = first_layer_multi(rng, aux, net, C, G)
-    H = np.zeros((C, m, m, n, n))
+    from .sampling import _buffer   # per-thread work arrays (no page faults per chunk)
+
+    z = _buffer("gram_z", (C, m, n))
+    z[:] = first_layer_multi(rng, aux, net, C, G)
+    H = _buffer("gram_H", (C, m, m, n, n))
+    H[:] = 0.0
     idx = np.arange(n)
     for a in range(m):
         for b in range(m):
             H[:, a, b, idx, idx] = net.lambda_b + net.lambda_W * G[a, b]
     _kernels_multi.stats_multi(z, H, plan.pa, plan.pb, stats[0])
-    z_next, H_next = np.empty_like(z), np.empty_like(H)
+    z_next, H_next = _buffer("gram_z_next", (C, m, n)), _buffer("gram_H_next", (C, m, m, n, n))
     count = weight_normal_count(net.ensemble, n)
-    normals = np.empty((C, count))
+    normals = _buffer("normals", (C, count))
     gaussian_draws = net.ensemble in ("gaussian", "orthogonal")
-    scratch = np.empty(uniform_scratch_size(C, count)) if gaussian_draws else None
+    scratch = _buffer("uniforms", (uniform_scratch_size(C, count),)) if gaussian_draws else None
     haar = net.ensemble == "orthogonal"
     scale = math.sqrt(net.C_W) if haar else math.sqrt(net.C_W / n)
     gamma = -1.0 if net.residual is None else float(net.residual)
