@@ -28,37 +28,11 @@ from functools import lru_cache
 import numpy as np
 
 from .errors import NumericalError, ParameterError
+from .gram import MAX_INPUTS, check_gram
 
 NAMES = ("K", "G1", "V", "Theta", "Theta1", "D", "F", "A", "B")
 FLUCT = ("G1", "V", "Theta1", "D", "F", "A", "B")
 PARAMS = ("C_b", "C_W", "lambda_b", "lambda_W")
-MAX_INPUTS = 4
-
-
-def check_gram(gram, network):
-    """The m x m input Gram matrix G_ab = x_a.x_b/n0 (m <= 4, symmetric PSD, finite;
-    K^(1)_aa = C_b + C_W G_aa > 0), or ParameterError naming ``gram``."""
-    try:
-        G = np.array(gram, dtype=float)
-    except (TypeError, ValueError):
-        raise ParameterError("gram", f"must be a real (m, m) matrix, got {gram!r}") from None
-    if G.ndim != 2 or G.shape[0] != G.shape[1] or not 1 <= G.shape[0] <= MAX_INPUTS:
-        raise ParameterError("gram", f"must be a square (m, m) matrix with 1 <= m <= {MAX_INPUTS}, "
-                                     f"got shape {G.shape}")
-    if not np.isfinite(G).all():
-        raise ParameterError("gram", "must be finite (got NaN or inf)")
-    scale = max(float(np.max(np.abs(G))), 1e-300)
-    if np.max(np.abs(G - G.T)) > 1e-12 * scale:
-        raise ParameterError("gram", "must be symmetric")
-    G = 0.5 * (G + G.T)
-    if np.min(np.linalg.eigvalsh(G)) < -1e-12 * scale:
-        raise ParameterError("gram", "must be positive semi-definite (a Gram matrix x_a.x_b/n0)")
-    k1 = network.C_b + network.C_W * np.diag(G)
-    if not (k1 > 0).all():
-        a = int(np.nonzero(~(k1 > 0))[0][0])
-        raise ParameterError("gram", f"input {a} has K^(1)_aa = C_b + C_W gram[{a},{a}] = 0 "
-                                     "(a zero input needs C_b > 0)")
-    return G
 
 
 # ------------------------------------------------------------------ compile

@@ -214,7 +214,7 @@ def test_hermite_form_equals_price_form():
 @pytest.mark.parametrize("gram, match", [
     ([[1, 2], [2, 1]], "positive semi-definite"), ([[1, 0.5], [0.4, 1]], "symmetric"),
     (np.eye(5).tolist(), "1 <= m <= 4"), ([[1, np.nan], [np.nan, 1]], "finite"),
-    ([[0, 0], [0, 1]], "zero input"), ("abc", "real"),
+    ([[0, 0], [0, 1]], "zero input"), ("abc", "rows of numbers"), ({"a": 1}, "real"),
 ])
 def test_bad_gram_is_a_parameter_error(gram, match):
     with pytest.raises(ParameterError, match="^gram: .*" + match):
@@ -245,7 +245,7 @@ def test_cli_predict_gram(capsys):
     assert sorted(comps) == ["0000", "0001", "0011", "0101", "0111", "1111"]
     assert "V[0,0,1,1]" in comps["0011"] and "V[0,1,0,1]" not in comps["0011"]
     assert main(["predict", "--depth", "2", "--gram", "1,0.5;0.5"]) == 2
-    assert capsys.readouterr().err.strip().endswith("rows must have equal length, got '1,0.5;0.5'")
+    assert capsys.readouterr().err.strip().endswith("must be a square matrix, rows separated by ';', got '1,0.5;0.5'")
 
 
 # ------------------------------------------------------------------ Monte Carlo

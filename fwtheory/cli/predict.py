@@ -58,19 +58,6 @@ def run(args):
     return 0
 
 
-def parse_gram(text):
-    """"1,0.5;0.5,1" -> [[1.0, 0.5], [0.5, 1.0]] (rows separated by ';')."""
-    from ..errors import ParameterError
-
-    try:
-        rows = [[float(x) for x in row.split(",")] for row in text.split(";")]
-    except ValueError:
-        raise ParameterError("gram", f"must be numbers, comma-separated, rows separated by ';', got {text!r}") from None
-    if len({len(r) for r in rows}) != 1:
-        raise ParameterError("gram", f"rows must have equal length, got {text!r}")
-    return rows
-
-
 def _run_gram(args, net):
     from .._io import atomic_write_text, dumps_json, format_table
     from ..errors import ParameterError
@@ -79,6 +66,8 @@ def _run_gram(args, net):
     if args.input_norm != 1.0:
         raise ParameterError("input_norm", "give either --input-norm or --gram (its diagonal holds the "
                                            "input norms), not both")
+    from ..gram import parse_gram
+
     result = predict(net, precision=args.precision, order=args.order, gram=parse_gram(args.gram))
     payload = result.to_dict()
     if args.out is not None:

@@ -61,40 +61,23 @@ from . import _kernels_multi
 from .ensembles import (chunk_generator, draw_biases, draw_weight_normals, standard_uniforms,
                         uniform_scratch_size, weight_normal_count)
 from ._runner import run_chunks, worker_count
+from ..gram import MAX_INPUTS
+from ..gram import check_gram as check_gram_shared
 from .estimators import BlockSums, fit_widths, jackknife
 
 GRAM_NAMES = ("K", "G1", "V", "Theta", "Theta1", "D", "F", "A", "B")
 RANK = {"K": 2, "G1": 2, "Theta": 2, "Theta1": 2, "V": 4, "D": 4, "F": 4, "A": 4, "B": 4}
-MAX_INPUTS = 4
 TARGET_BLOCKS = 200
 _FIRST_LAYER_BLOCK = 1 << 20
 
 
 # ----------------------------------------------------------------- inputs
 def check_gram(gram, network):
-    """The m x m Gram matrix as a float array (m <= 4, finite, symmetric, PSD;
-    G_aa > 0 when C_b = 0), or ParameterError naming ``gram``."""
-    if isinstance(gram, str):
-        gram = parse_gram(gram)
-    try:
-        G = np.array(gram, dtype=float)
-    except (TypeError, ValueError):
-        raise ParameterError("gram", f"must be a real (m, m) matrix, got {gram!r}") from None
-    if G.ndim != 2 or G.shape[0] != G.shape[1] or not 1 <= G.shape[0] <= MAX_INPUTS:
-        raise ParameterError("gram", f"must be a square (m, m) matrix with 1 <= m <= {MAX_INPUTS}, "
-                                     f"got shape {G.shape}")
-    if not np.isfinite(G).all():
-        raise ParameterError("gram", "must be finite (got NaN or inf)")
-    scale = max(float(np.max(np.abs(G))), 1e-300)
-    if np.max(np.abs(G - G.T)) > 1e-12 * scale:
-        raise ParameterError("gram", "must be symmetric")
-    G = 0.5 * (G + G.T)
-    if np.min(np.linalg.eigvalsh(G)) < -1e-12 * scale or (np.diag(G) < 0).any():
-        raise ParameterError("gram", "must be positive semi-definite (a Gram matrix x_a.x_b/n0)")
-    if network.C_b == 0.0 and (np.diag(G) == 0).any():
-        a = int(np.nonzero(np.diag(G) == 0)[0][0])
-        raise ParameterError("gram", f"gram[{a},{a}] must be > 0 when C_b = 0 (a zero input has "
-                                     "no Gaussian statistics)")
+    """:func:`fwtheory.gram.check_gram` plus what the sampler needs: input_dim >= m
+    (the inputs span up to m directions of R^n0) and, for a uniform or Rademacher
+    first layer, input_dim divisible by 2 (m = 2) or 4 (m >= 3) (the +-1 Walsh
+    input vectors of the module docstring)."""
+    G = check_gram_shared(gram, network)
     m = G.shape[0]
     if network.input_dim < m:
         raise ParameterError("input_dim", f"must be >= the number of inputs m = {m} (the inputs span up "
@@ -106,19 +89,6 @@ def check_gram(gram, network):
                                               f"{network.first_layer} first layer (the inputs use +-1 "
                                               f"Walsh vectors), got {network.input_dim}")
     return G
-
-
-def parse_gram(text):
-    """"1,0.5;0.5,1" -> nested list (rows separated by ';', entries by ',')."""
-    try:
-        rows = [[float(v) for v in row.replace(" ", "").split(",") if v != ""]
-                for row in str(text).strip().split(";") if row.strip()]
-    except ValueError:
-        raise ParameterError("gram", f"must be rows of numbers separated by ';' and ',', e.g. "
-                                     f"'1,0.5;0.5,1', got {text!r}") from None
-    if not rows or any(len(r) != len(rows) for r in rows):
-        raise ParameterError("gram", f"must be a square matrix, rows separated by ';', got {text!r}")
-    return rows
 
 
 def _correlation_cholesky(G):
