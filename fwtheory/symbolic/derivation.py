@@ -331,10 +331,16 @@ def _first_layer_value(groups, order, ensemble):
     order 0 gives the (joint cumulant) E itself; order k gives
     n^k (E - sum_{j<k} c_j / n^j), c_j its 1/n^j coefficients."""
     joint = _joint_cumulant(groups, lambda fields: expectation(fields, ensemble, first_layer=True))
-    joint = sympy.factor(sympy.together(joint))
+    return exact_coefficient(joint, order)
+
+
+def exact_coefficient(exact, order):
+    """n^order (E - sum_{j<order} c_j / n^j) for an exact rational function E of n
+    with 1/n^j coefficients c_j (the layer-1 value of an order-``order`` correlator)."""
+    exact = sympy.factor(sympy.together(exact))
     for _ in range(order):
-        joint = sympy.factor(sympy.together(n * (joint - sympy.limit(joint, n, sympy.oo))))
-    return joint
+        exact = sympy.factor(sympy.together(n * (exact - sympy.limit(exact, n, sympy.oo))))
+    return exact
 
 
 def _tidy(expr):

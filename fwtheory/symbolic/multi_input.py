@@ -66,7 +66,7 @@ from ..errors import ParameterError
 from .chain_rule import FieldTerm, expand_field
 from .cumulants import EPS, PairCumulant, _leibniz, variance_operator_series
 from .derivation import (_average_bias, _eps_series, _falling, _Fresh, _joint_cumulant, _set_partitions,
-                         _UnionFind)
+                         _UnionFind, exact_coefficient)
 from .ensembles import get_ensemble, n
 from .symbols import C_W
 
@@ -704,10 +704,7 @@ def _coefficient(groups, order, ensemble):
 
 def _first_layer_value(groups, order, ensemble):
     joint = _joint_cumulant(groups, lambda f: expectation_multi(f, ensemble, first_layer=True))
-    joint = sympy.factor(sympy.together(joint))
-    for _ in range(order):
-        joint = sympy.factor(sympy.together(n * (joint - sympy.limit(joint, n, sympy.oo))))
-    return joint
+    return exact_coefficient(joint, order)
 
 
 def index_pattern(idx):
