@@ -39,6 +39,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from ._affine import affine_parts
 from .errors import FwtheoryError, ParameterError
 
 #: the order-1/n^2 correlators predict(order=2) adds
@@ -83,15 +84,7 @@ def _compile2(ensemble, backend):
     xs = [S[k] for k in ORDER2]
     moments = tuple(sorted({m for r in recs.values() for m in moments_in(r.expr)},
                            key=lambda m: (m.dk, m.name)))
-    c_vec, m_mat = [], []
-    for k in ORDER2:
-        expr = sympy.expand(recs[k].expr)
-        row = [expr.coeff(x, 1) for x in xs]
-        const = sympy.expand(expr - sum(r * x for r, x in zip(row, xs)))
-        if any(x in e.free_symbols for e in row + [const] for x in xs):
-            raise AssertionError(f"derived {k} recursion is not affine in G2, V1, U6")
-        c_vec.append(const)
-        m_mat.append(row)
+    c_vec, m_mat = affine_parts([(k, recs[k].expr) for k in ORDER2], xs, "G2, V1, U6")
     allowed = {S["K"], S["G1"], S["V"]} | set(moments) | set(params)
     extra = set().union(*(e.free_symbols for e in c_vec + sum(m_mat, []))) - allowed
     if extra:

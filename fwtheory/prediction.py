@@ -24,6 +24,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from ._affine import affine_parts
 from .errors import NumericalError, ParameterError, check_int, check_real
 from .network import DERIVED_ENSEMBLES, Network, check_input_norm
 from .next_order import ORDER2
@@ -94,15 +95,7 @@ def _compile(ensemble, backend, diagonal=False, layer="mlp"):
     theta_a = sympy.expand(theta_expr - theta_b * Th)
     if Th in theta_a.free_symbols or Th in theta_b.free_symbols:
         raise AssertionError("derived Theta recursion is not affine in Theta")
-    c_vec, m_mat = [], []
-    for k in fluctuations:
-        expr = sympy.expand(recs[k].expr)
-        row = [expr.coeff(x, 1) for x in fl]
-        const = sympy.expand(expr - sum(r * x for r, x in zip(row, fl)))
-        if any(x in e.free_symbols for e in row + [const] for x in fl):
-            raise AssertionError(f"derived {k} recursion is not affine in the 1/n coefficients")
-        c_vec.append(const)
-        m_mat.append(row)
+    c_vec, m_mat = affine_parts([(k, recs[k].expr) for k in fluctuations], fl, "the 1/n coefficients")
     args = (K, Th) + moments + params
     initial = {}
     for first in recs["K"].initial:
