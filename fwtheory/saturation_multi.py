@@ -24,6 +24,17 @@ units of the diagonal kernel. One ratio per canonical index tuple (the
 symmetries of the definitions identify the other entries). Labels such as
 "V_0101" name the ratio of the entry V_0101.
 
+Kinked activations (ReLU, leaky ReLU, ...): the multi-input Gaussian
+expectations of sigma's Dirac-delta derivatives go through the inverse of the
+kernel block, and lose precision as the inputs' correlation
+rho_ab = K_ab / sqrt(K_aa K_bb) approaches +-1 (measured for ReLU, cos 0.5:
+G1_01 exact to ~1e-15 at l = 30, 1 - rho = 0.027; quantized to 2^-8 at l = 80,
+1 - rho = 0.005; garbage beyond l ~ 150). For a kinked activation the
+classification therefore uses only the layers with 1 - |rho_ab| >= 0.02 for
+every pair (never fewer than the requested depth, with a note when the
+requested depth goes beyond them), and the cosine scan leaves such points out
+(NaN, with a note).
+
 A ratio is "zero" when |r(l)| <= 1e-9 l at every layer (round-off of a
 dimensionless O(1) quantity accumulated over l layers; e.g. ReLU's G1), the
 multi-input recursions having no term-scale error bound.
@@ -56,6 +67,7 @@ ORDER = ("V", "G1", "Theta1", "A", "B", "D", "F")
 DEFAULT_COSINES = (-0.9, -0.6, -0.3, 0.0, 0.2, 0.4, 0.6, 0.8, 0.9, 0.95, 0.99)
 COSINE_RATIOS = (("V", (0, 1, 0, 1)), ("G1", (0, 1)), ("A", (0, 1, 0, 1)))
 ZERO_PER_LAYER = 1e-9
+RHO_GAP = 0.02        # kinked activations: layers with 1 - |rho_ab| < RHO_GAP lose precision
 MIN_EXTENDED_GRAM = 1000
 
 
@@ -140,12 +152,21 @@ def cosine_scan(network, gram, cosines=DEFAULT_COSINES, depths=None):
     for j, c in enumerate(cosines):
         g = [[q0, c * np.sqrt(q0 * q1)], [c * np.sqrt(q0 * q1), q1]]
         try:
-            r = gram_ratios(predict(network, gram=g))
+            pred = predict(network, gram=g)
+            r = gram_ratios(pred)
         except FwtheoryError as exc:
             notes.append(f"cosine {c:g}: {exc}")
             continue
         for key in values:
             values[key][:, j] = [r[key][d - 1] for d in depths]
+        if _kinked(network.activation):
+            gap = _correlation_gap(pred)
+            lost = [d for d in depths if gap[d - 1] < RHO_GAP]
+            for key in values:
+                values[key][[depths.index(d) for d in lost], j] = np.nan
+            if lost:
+                notes.append(f"cosine {c:g}: left out at layers {', '.join(map(str, lost))} "
+                             f"(1 - |rho| < {RHO_GAP:g}: kinked activation, precision lost)")
     return {"cosines": cosines, "depths": depths, "values": values, "norms": (q0, q1), "notes": notes}
 
 
@@ -317,6 +338,42 @@ def _cos_label(key):
     return ratio_definition(name, tuple(int(c) for c in idx))
 
 
+def _kinked(activation):
+    from .gauss_multi import max_regular_derivative
+
+    return max_regular_derivative(activation) < 3
+
+
+def _correlation_gap(prediction):
+    """min over pairs a < b of 1 - |K_ab| / sqrt(K_aa K_bb), per layer (inf for one input)."""
+    K = np.asarray(prediction.values["K"], float)
+    m = K.shape[1]
+    gap = np.full(K.shape[0], np.inf)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for a in range(m):
+            for b in range(a + 1, m):
+                gap = np.minimum(gap, 1.0 - np.abs(K[:, a, b]) / np.sqrt(K[:, a, a] * K[:, b, b]))
+    return gap
+
+
+def _precise_layers(prediction, depth, notes):
+    """Number of leading layers to classify from (module docstring, kinked activations)."""
+    L = len(prediction.layers)
+    if not _kinked(prediction.network.activation):
+        return L
+    bad = np.flatnonzero(~(_correlation_gap(prediction) >= RHO_GAP))
+    if not bad.size:
+        return L
+    good = int(bad[0])
+    cut = max(good, depth, 8)
+    if cut < L:
+        ens = prediction.network.ensemble
+        notes.append(f"{ens}: 1 - |rho_ab| < {RHO_GAP:g} from layer {good + 1} (kinked activation: the "
+                     f"multi-input expectations lose precision); classified from layers 1..{cut}"
+                     + (f"; the values beyond layer {good} are imprecise" if cut > good else ""))
+    return min(cut, L)
+
+
 def _extended(network, gram, depth, extended, notes):
     """predict(gram) to ``extended`` layers, halving on overflow (never below depth)."""
     from .prediction import predict
@@ -380,11 +437,14 @@ def saturation_gram(activation="tanh", C_b=0.0, C_W=1.0, width=64, depth=50, gra
     m = G.shape[0]
     notes = []
     theory = {e: _extended(net, G, depth, extended, notes) for e, net in base.items()}
-    ratios = {e: gram_ratios(p) for e, p in theory.items()}
+    ratios = {}
+    for e, p in theory.items():
+        keep = _precise_layers(p, depth, notes)
+        ratios[e] = {k: v[:keep] for k, v in gram_ratios(p).items()}
     names = _names(m)
     behaviour = {}
     for e in ensembles:
-        layers = theory[e].layers
+        layers = np.arange(1, len(ratios[e][names[0]]) + 1)
         noise = ZERO_PER_LAYER * layers.astype(float)
         behaviour[e] = {n: classify_depth_behaviour(layers, ratios[e][n], depth=depth, noise=noise) for n in names}
     cosine = {}
