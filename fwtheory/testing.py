@@ -71,8 +71,13 @@ Example with several inputs (this test is
     @given(input_grams(m=2, cosines=st.sampled_from([0.2, 0.8]), norms=st.floats(0.5, 2.0)))
     def test_kernel_and_four_point_vertex_between_inputs(gram):
         network = Network("tanh", depth=3, width=32, C_W=1.0)
-        assert_theory_matches_simulation(network, gram=gram, quantities=("K", "V", "Theta", "A", "B"),
+        assert_theory_matches_simulation(network, gram=gram, quantities=("K", "V", "Theta"),
                                          samples=1000, seed=0, z=4)
+
+(The NTK variance A and the small off-diagonal entries of B carry O(1/n)
+corrections of 10-20% at n = 32 - e.g. tanh, cos 0.2, layer 3: B_0101 measured
+0.01456(18) at n = 32, 0.01355(10) at 64, 0.01272(8) at 128, extrapolated c0
+0.01214(12) against the theory's 0.01240 - check them with ``widths=[32, 64, 128]``.)
 
 Keep depth/width small (the theory is the leading order in 1/n: the
 omitted terms grow like depth/width, and ``rel_tol`` covers a few percent of
