@@ -26,7 +26,8 @@ What is compared with what, as for one input:
 
 Theory entries that are zero up to round-off (|theory| <= 1e-12 times the
 largest |entry| of that correlator at that layer, e.g. ReLU's G1 or the
-first-layer V of a Gaussian first layer) are compared as exactly 0.
+first-layer V of a Gaussian first layer) are compared as exactly 0, and a
+difference within the rounding floor 1e-9 max(1, |theory|) has z-score 0.
 """
 
 __all__ = ["compare_gram", "GramComparison", "component_label"]
@@ -36,6 +37,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._io import layer_ranges
+from .comparison import ROUNDING_FLOOR
 from .errors import ParameterError
 
 NAMES = ("K", "G1", "V", "Theta", "Theta1", "D", "F", "A", "B")
@@ -312,6 +314,9 @@ def compare_gram(prediction, simulation, z=3.0, rel_tol=0.05):
         se = np.stack([np.asarray(simulation.errors[name], float)[(slice(None),) + c] for c in cols], axis=1)
         theory[name], measured[name], errors[name] = t, meas, se
         zs[name], rels[name], verdict[name] = rule(t, meas, se, z, rel_tol)
+        # differences within the rounding floor (e.g. a first-layer entry measured as 1e-16 with a
+        # jackknife SE of 1e-29) are no evidence: z = 0
+        zs[name] = np.where(np.abs(meas - t) <= ROUNDING_FLOOR * np.maximum(1.0, np.abs(t)), 0.0, zs[name])
         if extrapolated:
             terms = simulation.extrapolation["terms"][name]
             fits[name] = np.stack([np.asarray(terms)[(slice(None),) + c] for c in cols], axis=1).astype(int)
