@@ -28,7 +28,7 @@ Kinked activations (ReLU, leaky ReLU, ...): the multi-input Gaussian
 expectations of sigma's Dirac-delta derivatives go through the inverse of the
 kernel block, and lose precision as the inputs' correlation
 rho_ab = K_ab / sqrt(K_aa K_bb) approaches +-1 (measured for ReLU, cos 0.5:
-G1_01 exact to ~1e-15 at l = 30, 1 - rho = 0.027; quantized to 2^-8 at l = 80,
+G1_01 shows all 16 digits at l = 30, 1 - rho = 0.027; quantized to 2^-8 at l = 80,
 1 - rho = 0.005; garbage beyond l ~ 150). For a kinked activation the
 classification therefore uses only the layers with 1 - |rho_ab| >= 0.02 for
 every pair (never fewer than the requested depth, with a note when the
