@@ -39,6 +39,7 @@ _LAZY = {
     "simulate_preactivations": ".mc",
     "compare": ".comparison",
     "Comparison": ".comparison",
+    "GramComparison": ".comparison_multi",
     "saturation": ".depth_saturation",
     "SaturationReport": ".depth_saturation",
     "validate": ".validation",

@@ -42,6 +42,8 @@ PDLT arXiv:2106.10165, docs/conventions.md):
   chi^2 = sum over layers of ((measured - theory)/SE)^2 for both truncations.
   The six-point coefficient U6 (n^2 kappa(z_i^2, z_j^2, z_k^2), measured by
   :func:`fwtheory.mc.simulate_preactivations`) is compared with its leading value.
+* several inputs (``predict(network, gram=G)``, ``simulate(..., gram=G)``): per
+  correlator, sample-index tuple and layer, :mod:`fwtheory.comparison_multi`.
 """
 
 __all__ = ["compare", "Comparison", "TOLERANCE_RULE"]
@@ -379,8 +381,23 @@ def compare(prediction, simulation, z=3.0, rel_tol=0.05):
     Returns
     -------
     Comparison
-        See the module docstring for what is compared with what.
+        See the module docstring for what is compared with what. Given
+        ``predict(network, gram=G)`` and ``simulate(network, ..., gram=G)``
+        (several inputs), a :class:`fwtheory.comparison_multi.GramComparison`
+        per correlator, index tuple and layer (:func:`fwtheory.comparison_multi.compare_gram`).
     """
+    from .mc.multi_input import GramSimulation
+    from .prediction_multi import GramPrediction
+
+    gram_p, gram_s = isinstance(prediction, GramPrediction), isinstance(simulation, GramSimulation)
+    if gram_p or gram_s:
+        if not (gram_p and gram_s):
+            raise ParameterError("gram", "compare a prediction and a simulation that both have the "
+                                         "Gram matrix (predict(..., gram=G) with simulate(..., gram=G)), "
+                                         "or neither")
+        from .comparison_multi import compare_gram
+
+        return compare_gram(prediction, simulation, z=z, rel_tol=rel_tol)
     z = check_real("z", z, lower=0.0, lower_open=True)
     rel_tol = check_real("rel_tol", rel_tol, lower=0.0)
     sim_net = simulation.network

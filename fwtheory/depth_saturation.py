@@ -59,6 +59,10 @@ gives d2/d1 = 1 and r -> a + b l^(-q) gives d2/d1 = 2^(-q). Hence, in order:
 
 The extended depth is lowered (halved until it works, never below the
 requested depth) when the theory overflows, e.g. in a chaotic phase.
+
+Several inputs (``gram=G``): the normalized multi-input coefficients, e.g.
+V_abab/(K_aa K_bb), classified with the same rule, and the finite-width ratios
+against the input cosine (:mod:`fwtheory.saturation_multi`).
 """
 
 __all__ = ["saturation", "SaturationReport", "DepthBehaviour", "MonteCarloCheck",
@@ -647,7 +651,7 @@ def _progress(progress, total, label="saturation: simulate"):
 def saturation(activation="tanh", C_b=0.0, C_W=1.0, width=64, depth=50,
                ensembles=("gaussian", "orthogonal"), lambda_b=0.0, lambda_W=1.0,
                simulate=False, samples=DEFAULT_SAMPLES, seed=0, progress=None, input_norm=1.0,
-               extended_depth=None, z=3.0, rel_tol=0.05, width_scan=True):
+               extended_depth=None, z=3.0, rel_tol=0.05, width_scan=True, gram=None):
     """Classify how each 1/n ratio behaves with depth, for each weight ensemble.
 
     Parameters
@@ -674,10 +678,16 @@ def saturation(activation="tanh", C_b=0.0, C_W=1.0, width=64, depth=50,
         n/2 and 2n as well and tell a next-order (1/n^2) effect from a wrong
         theory (:mod:`fwtheory.width_scan`).
 
+    gram : (m, m) array or "1,0.5;0.5,1", optional
+        Several inputs: classify every normalized multi-input coefficient instead
+        (theory only; :func:`fwtheory.saturation_multi.saturation_gram`, which also
+        scans the input cosine); ``simulate`` and ``input_norm`` are then refused.
+
     Returns
     -------
     SaturationReport
-        ``.table()``, ``.to_dict()``, ``.plot(path)``, ``.write(out_dir)``.
+        ``.table()``, ``.to_dict()``, ``.plot(path)``, ``.write(out_dir)``
+        (a :class:`fwtheory.saturation_multi.GramSaturationReport` with ``gram``).
 
     Notes
     -----
@@ -686,6 +696,19 @@ def saturation(activation="tanh", C_b=0.0, C_W=1.0, width=64, depth=50,
     layer (PDLT arXiv:2106.10165 Sec. 5.4.2) and orthogonal V/K^2 saturating
     at -2 within 5% from layer 19 (Day, Kahn, Roberts arXiv:2310.07765).
     """
+    if gram is not None:
+        if simulate:
+            raise ParameterError("simulate", "not available with gram (several inputs): the "
+                                             "classification is theory only; check the theory against "
+                                             "Monte Carlo with compare(predict(net, gram=G), simulate(net, ..., gram=G))")
+        if input_norm != 1.0:
+            raise ParameterError("input_norm", "give either input_norm (one input) or gram (its diagonal "
+                                               "holds the input norms)")
+        from .saturation_multi import saturation_gram
+
+        return saturation_gram(activation=activation, C_b=C_b, C_W=C_W, width=width, depth=depth, gram=gram,
+                               ensembles=ensembles, lambda_b=lambda_b, lambda_W=lambda_W,
+                               extended_depth=extended_depth)
     start = time.monotonic()
     depth = check_int("depth", depth, lower=1)
     width = check_int("width", width, lower=2 if simulate else 1)

@@ -161,3 +161,58 @@ def test_assertion_returns_the_comparison_when_everything_agrees():
     net = Network("linear", depth=3, width=32)
     c = assert_theory_matches_simulation(net, quantities="V/K^2", samples=1000, seed=0, layers=[2, 3])
     assert c.agrees(["V/K^2"], layers=[2, 3])
+
+
+# ------------------------------------------------------------ several inputs
+def test_documented_gram_example():
+    """Runs the docstring's several-input example exactly as written."""
+    source = _documented_example("Example with several inputs")
+    assert "gram=gram" in source and "input_grams" in source
+    namespace = {}
+    exec(compile(source, "fwtheory.testing docstring (several inputs)", "exec"), namespace)
+    tests = [f for name, f in namespace.items() if name.startswith("test_") and callable(f)]
+    assert len(tests) == 1
+    tests[0]()
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.data())
+def test_input_grams_with_a_common_cosine_and_drawn_norms(data):
+    m = data.draw(st.integers(2, 4))
+    c = data.draw(st.sampled_from([-0.3, 0.0, 0.2, 0.8]))
+    G = data.draw(input_grams(m=m, cosines=c, norms=st.floats(0.5, 2.0)))
+    q = np.diag(G)
+    assert G.shape == (m, m) and np.all((q >= 0.5) & (q <= 2.0))
+    rho = G / np.sqrt(np.outer(q, q))
+    np.testing.assert_allclose(rho[~np.eye(m, dtype=bool)], c, atol=1e-12)
+    assert np.linalg.eigvalsh(G).min() > 0
+
+
+def test_gram_assertion_catches_a_wrong_V_between_inputs(monkeypatch):
+    """A multi-input theory with V_abcd 1.5 times too large off the diagonal is caught, per index tuple."""
+    import importlib
+
+    predict_module = importlib.import_module("fwtheory.prediction")
+    real = predict_module.predict
+
+    def wrong_predict(network, gram=None, **kw):
+        p = real(network, gram=gram, **kw)
+        V = np.array(p.values["V"])
+        V[:, 0, 1, 0, 1] *= 1.5
+        V[:, 1, 0, 1, 0] = V[:, 0, 1, 1, 0] = V[:, 1, 0, 0, 1] = V[:, 0, 1, 0, 1]
+        return type(p)(p.network, p.gram, p.layers, dict(p.values, V=V))
+
+    monkeypatch.setattr(predict_module, "predict", wrong_predict)
+    net = Network("tanh", depth=3, width=32)
+    with pytest.raises(AssertionError) as info:
+        assert_theory_matches_simulation(net, gram=[[1.0, 0.5], [0.5, 1.0]], quantities="V", samples=3000, seed=0)
+    first = str(info.value).splitlines()[0]
+    assert "V_0101 at layers 2, 3" in first and "V_0000" not in first and "V_0011" not in first
+    with pytest.raises(kit_errors().ParameterError, match="order"):
+        assert_theory_matches_simulation(net, gram=[[1.0, 0.5], [0.5, 1.0]], order=2)
+
+
+def kit_errors():
+    import fwtheory.errors
+
+    return fwtheory.errors

@@ -20,7 +20,10 @@ def add_parser(sub):
                     "chi^2 are shown) is compared with the theory. With --order 2 the simulation is "
                     "preactivations only (fwtheory.mc.simulate_preactivations: E[z^2], V, U6, many "
                     "networks are cheap) and E[z^2] and V are compared with the series through 1/n "
-                    "and through 1/n^2, with chi^2 over layers for both.")
+                    "and through 1/n^2, with chi^2 over layers for both. With --gram (several inputs) "
+                    "every correlator K, G1, V, Theta, Theta1, D, F, A, B is compared per sample-index "
+                    "tuple (one row per distinct entry; JSON: quantities -> name -> index string, "
+                    "e.g. \"0101\").")
     add_network_arguments(p, depth=10, width=64)
     p.add_argument("--samples", type=int, default=2000, help="independent networks per width (default: 2000)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
@@ -29,6 +32,10 @@ def add_parser(sub):
     p.add_argument("--order", type=int, default=1, choices=(1, 2),
                    help="2: predict(order=2) against the preactivation-only simulation; E[z^2] and V "
                         "through 1/n and 1/n^2, U6 at leading order (default: 1)")
+    p.add_argument("--gram", default=None, metavar="G11,G12;G21,G22",
+                   help="several inputs: the m x m input Gram matrix G_ab = x_a.x_b/n0 (m <= 4, rows "
+                        "separated by ';'); every correlator is compared per index tuple "
+                        "(docs/multi_input.md). Not with --order 2 or --input-norm")
     p.add_argument("--z", type=float, default=3.0, help="allowed standard errors (default: 3)")
     p.add_argument("--rel-tol", type=float, default=0.05,
                    help="allowed relative deviation from the theory (default: 0.05)")
@@ -66,16 +73,23 @@ def run(args):
 
     net = network_from_args(args)
     widths = parse_widths(args.widths)
+    gram = _check_gram_args(args, net)
     if args.out is not None:
         check_output_file(args.out, "out")
     if args.plot is not None:
         check_output_file(args.plot, "plot")
-    prediction = predict(net, input_norm=args.input_norm, order=args.order)
+    if gram is not None:
+        prediction = predict(net, gram=gram)
+    else:
+        prediction = predict(net, input_norm=args.input_norm, order=args.order)
     total = args.samples * (len(set(widths)) if widths else 1)
     sampler = simulate if args.order == 1 else simulate_preactivations
     with ProgressBar(total, label="compare: simulate", delay=2.0) as bar:
-        sim = sampler(net, samples=args.samples, seed=args.seed, widths=widths,
-                      input_norm=args.input_norm, progress=bar)
+        if gram is not None:
+            sim = simulate(net, samples=args.samples, seed=args.seed, widths=widths, gram=gram, progress=bar)
+        else:
+            sim = sampler(net, samples=args.samples, seed=args.seed, widths=widths,
+                          input_norm=args.input_norm, progress=bar)
     result = compare(prediction, sim, z=args.z, rel_tol=args.rel_tol)
     names = result.resolve_names(args.quantities)
     payload = result.to_dict()
@@ -90,3 +104,20 @@ def run(args):
     if sim.interrupted:
         return 130
     return 1 if (args.check and result.failures(names)) else 0
+
+
+def _check_gram_args(args, net):
+    """The checked Gram matrix of --gram (None without it); --gram refuses --order 2
+    and --input-norm (the norms are the Gram matrix's diagonal)."""
+    from ..errors import ParameterError
+
+    if args.gram is None:
+        return None
+    from ..mc.multi_input import check_gram
+
+    if args.order != 1:
+        raise ParameterError("order", "with --gram (several inputs) only order 1 is derived; drop --order 2")
+    if args.input_norm != 1.0:
+        raise ParameterError("input_norm", "give either --input-norm (one input) or --gram (its diagonal "
+                                           "holds the input norms)")
+    return check_gram(args.gram, net)

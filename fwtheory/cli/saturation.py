@@ -37,8 +37,13 @@ def add_parser(sub):
                    choices=("gaussian", "orthogonal"), help="weight ensembles (default: both)")
     p.add_argument("--extended-depth", type=int, default=None,
                    help="depth of the theory used to classify (default: max(40 depth, 2000), at most 20000)")
-    p.add_argument("--simulate", action=argparse.BooleanOptionalAction, default=True,
-                   help="add a short Monte Carlo run (default: on)")
+    g.add_argument("--gram", default=None, metavar="G11,G12;G21,G22",
+                   help="several inputs: the m x m input Gram matrix (m <= 4, rows separated by ';'); "
+                        "classifies every normalized multi-input ratio (e.g. V_0101/(K_00 K_11)) from the "
+                        "theory and writes saturation_gram.png, saturation_gram_cosine.png (ratios against "
+                        "the input cosine at a few depths) and saturation_gram.json; theory only")
+    p.add_argument("--simulate", action=argparse.BooleanOptionalAction, default=None,
+                   help="add a short Monte Carlo run (default: on; not available with --gram)")
     p.add_argument("--samples", type=int, default=DEFAULT_SAMPLES,
                    help=f"networks per ensemble for --simulate (default: {DEFAULT_SAMPLES})")
     p.add_argument("--width-scan", action=argparse.BooleanOptionalAction, default=True,
@@ -62,6 +67,10 @@ def run(args):
     from .._io import check_output_dir, dumps_json
     from ..depth_saturation import saturation
 
+    if args.gram is not None:
+        return _run_gram(args)
+    if args.simulate is None:
+        args.simulate = True
     _announce_cost(args)
     if not args.no_files:
         check_output_dir(args.out_dir, "out-dir")   # created if missing, like every output location
@@ -112,3 +121,32 @@ def _announce_cost(args):
     if args.simulate:
         big += [("samples", args.samples, DEFAULT_SAMPLES), ("width", args.width, 64)]
     announce("saturation", seconds, big, force=args.force)
+
+
+def _run_gram(args):
+    """``saturation --gram``: theory only (fwtheory.saturation_multi)."""
+    import sys
+
+    from .._io import check_output_dir, dumps_json
+    from ..depth_saturation import saturation
+    from ..errors import ParameterError
+
+    if args.simulate:
+        raise ParameterError("simulate", "not available with --gram (theory only); check the theory against "
+                                         "Monte Carlo with `fwtheory compare --gram ...`")
+    if args.input_norm != 1.0:
+        raise ParameterError("input_norm", "give either --input-norm or --gram (its diagonal holds the norms)")
+    if not args.no_files:
+        check_output_dir(args.out_dir, "out-dir")
+    report = saturation(activation=args.activation, C_b=args.cb, C_W=args.cw, width=args.width,
+                        depth=args.depth, ensembles=args.ensembles, lambda_b=args.lambda_b,
+                        lambda_W=args.lambda_w, simulate=False, extended_depth=args.extended_depth,
+                        gram=args.gram)
+    if args.json:
+        sys.stdout.write(dumps_json(report.to_dict()) + "\n")
+    else:
+        sys.stdout.write(report.table() + "\n")
+    if not args.no_files:
+        paths = report.write(args.out_dir)
+        print(f"fwtheory saturation: wrote {', '.join(paths)} ({report.elapsed:.1f} s)", file=sys.stderr)
+    return 0
