@@ -130,6 +130,7 @@ def zlist(data):
             if not (e["se"] > 1e-9 * (1 + abs(e["theory"])) and np.isfinite(e["c0"])):
                 continue        # deterministic entries (K, Theta, A, B at layer 1): zero error
             z = (e["c0"] - e["theory"]) / e["se"]
+            e = dict(e, **fixed_models(e, data["widths"]))
             # input-0-only entries of the two cosines share networks: count once
             dup = (case["activation"], case["ensemble"], key, round(e["c0"], 12))
             if all(i == 0 for i in key[2]) and dup in seen:
@@ -137,6 +138,22 @@ def zlist(data):
             seen[dup] = True
             rows.append((label(case), key, z, e))
     return rows
+
+
+def fixed_models(e, widths):
+    """z of the two-term and of the three-term fit of one entry, each used everywhere
+    (no model choice): {"z_lin": ..., "z_quad": ...}."""
+    from fwtheory.mc.estimators import fit_inverse_width
+
+    ws = [str(w) for w in widths]
+    inv = np.array([[1.0 / int(w)] for w in ws])       # input_dim = width: n_{l-1} = n at every layer
+    y = np.array([[e["per_width"][w][0]] for w in ws])
+    s = np.array([[e["per_width"][w][1]] for w in ws])
+    out = {}
+    for name, terms in (("z_lin", 2), ("z_quad", 3)):
+        f = fit_inverse_width(inv, y, s, terms=terms)
+        out[name] = float((f["c0"][0] - e["theory"]) / f["c0_se"][0])
+    return out
 
 
 def normal_tail(t):
@@ -164,6 +181,22 @@ def analyze(files, out_md=None):
             p(f"|z| > {t}: {int(np.sum(np.abs(z) > t))} observed, {N * normal_tail(t):.2f} expected (normal)")
         p(f"max |z| = {np.max(np.abs(z)):.2f}; mean z = {np.mean(z):+.3f}; sd z = {np.std(z):.3f}; "
           f"three-term fits chosen: {sum(1 for r in rows if r[3]['terms'] == 3)}")
+        for zk, what in (("z_lin", "two-term fit everywhere"), ("z_quad", "three-term fit everywhere")):
+            v = np.array([r[3][zk] for r in rows])
+            p(f"{what}: mean z {np.mean(v):+.3f}, sd {np.std(v):.3f}, |z| > 2: {int(np.sum(np.abs(v) > 2))}, "
+              f"|z| > 3: {int(np.sum(np.abs(v) > 3))}, |z| > 4: {int(np.sum(np.abs(v) > 4))}, "
+              f"max |z| {np.max(np.abs(v)):.2f}")
+        groups = {}
+        for cl, key, zz, e in rows:
+            for g in (f"tensor {key[0]}", f"layer {key[1]}", " ".join(cl.split()[:2]), f"{e['terms']}-term fit"):
+                groups.setdefault(g, []).append((zz, e["z_lin"], e["z_quad"]))
+        p("  group: N; chosen fit: mean z, sd z, frac |z|>2 (normal 0.046), #|z|>3; two-term fit everywhere: "
+          "mean, sd; three-term everywhere: mean, sd")
+        for g in sorted(groups):
+            v = np.array(groups[g])
+            p(f"  {g}: {len(v)}; {np.mean(v[:, 0]):+.2f}, {np.std(v[:, 0]):.2f}, {np.mean(np.abs(v[:, 0]) > 2):.3f}, "
+              f"{int(np.sum(np.abs(v[:, 0]) > 3))}; {np.mean(v[:, 1]):+.2f}, {np.std(v[:, 1]):.2f}; "
+              f"{np.mean(v[:, 2]):+.2f}, {np.std(v[:, 2]):.2f}")
         for cl, key, zz, e in sorted(rows, key=lambda r: -abs(r[2])):
             if abs(zz) <= 3:
                 break
