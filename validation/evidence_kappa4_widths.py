@@ -42,6 +42,8 @@ def networks(which):
     if which in ("relu", "all"):
         out += [("relu", 2.0, "uniform", "uniform"), ("relu", 2.0, "rademacher", "gaussian"),
                 ("relu", 2.0, "gaussian", "gaussian")]
+    if which == "tanh_uniform":          # the rerun of one network at another seed
+        out += [("tanh", 1.0, "uniform", "uniform")]
     if which in ("relu_cb", "all"):      # Rademacher first layer made admissible by a bias, C_b = 0.1
         out += [("relu", 2.0, "rademacher", "rademacher", 0.1), ("relu", 2.0, "gaussian", "gaussian", 0.1)]
     if which in ("tanh", "all"):
@@ -119,7 +121,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--samples", type=int, default=60000)
     ap.add_argument("--seed", type=int, default=5)
-    ap.add_argument("--which", choices=("relu", "relu_cb", "tanh", "all"), default="all")
+    ap.add_argument("--which", choices=("relu", "relu_cb", "tanh", "tanh_uniform", "all"), default="all")
     ap.add_argument("--out", default=None)
     a = ap.parse_args(argv)
     res = [run(*spec, samples=a.samples, seed=a.seed) for spec in networks(a.which)]

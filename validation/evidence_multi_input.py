@@ -21,10 +21,15 @@ errors and the chosen fit's c0, c0_se of every tensor entry of K, V, Theta, A, B
 4. layer-1 V of an orthogonal first layer against its exact finite-n value
    -C_W^2 n (n (G_ac G_bd + G_ad G_bc) - 2 G_ab G_cd) / ((n - 1)(n + 2)).
 
+``single``: single-input ``simulate`` at n = 64 (the input-0 networks of the two-input run of
+the same seed) against single-input ``predict`` for A and B, l <= 4.
+``layer1``: item 4 with 20 000 networks per width (ReLU, C_W = 2, c = 0.2).
+
 Run (single thread):
     NUMBA_NUM_THREADS=1 python validation/evidence_multi_input.py run --samples 1000 --seed 11 --out mi_s11.json
     NUMBA_NUM_THREADS=1 python validation/evidence_multi_input.py analyze mi_s11.json mi_s12.json
     NUMBA_NUM_THREADS=1 python validation/evidence_multi_input.py single --samples 1000 --seed 11 mi_s11.json
+    NUMBA_NUM_THREADS=1 python validation/evidence_multi_input.py layer1 --samples 20000 --seed 21
 """
 
 import argparse
@@ -313,6 +318,25 @@ def single(samples, seed, depth, files):
                 print(f"{act} {ens} {k} n=64 single input: " + "; ".join(parts), flush=True)
 
 
+def layer1(samples, seed, cos=0.2):
+    """Layer-1 V of an orthogonal first layer (ReLU, C_W = 2; layer 1 does not depend on the
+    activation) at n = 32, 64, 128 against the exact finite-n value and predict."""
+    from fwtheory import Network, predict, simulate
+
+    G = np.array([[1.0, cos], [cos, 1.0]])
+    for n in WIDTHS:
+        net = Network("relu", depth=2, width=n, C_W=2.0, ensemble="orthogonal")
+        s = simulate(net, samples, seed, gram=G)
+        th = predict(net, gram=G)
+        for idx in ((0, 0, 0, 0), (0, 0, 1, 1), (0, 1, 0, 1), (0, 0, 0, 1)):
+            a, b, c, d = idx
+            exact = -4.0 * n * (n * (G[a, c] * G[b, d] + G[a, d] * G[b, c]) - 2 * G[a, b] * G[c, d]) \
+                / ((n - 1) * (n + 2))
+            v, e = s.values["V"][(0,) + idx], s.errors["V"][(0,) + idx]
+            print(f"n={n} V_{''.join(map(str, idx))} l=1: sim {v:.4f} +- {e:.4f}, exact {exact:.4f} "
+                  f"({(v - exact) / e:+.2f} SE), predict {th['V'][(0,) + idx]:.4f}", flush=True)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -329,8 +353,13 @@ def main(argv=None):
     g.add_argument("--seed", type=int, default=11)
     g.add_argument("--depth", type=int, default=8)
     g.add_argument("files", nargs="*")
+    y = sub.add_parser("layer1")
+    y.add_argument("--samples", type=int, default=20000)
+    y.add_argument("--seed", type=int, default=21)
     args = ap.parse_args(argv)
-    if args.cmd == "single":
+    if args.cmd == "layer1":
+        layer1(args.samples, args.seed)
+    elif args.cmd == "single":
         single(args.samples, args.seed, args.depth, args.files)
     elif args.cmd == "run":
         run(args.samples, args.seed, args.depth, args.out)
