@@ -8,6 +8,7 @@ __all__ = [
     "FwtheoryError",
     "ParameterError",
     "NumericalError",
+    "PrecisionLoss",
     "FwtheoryWarning",
     "AccuracyWarning",
     "check_finite",
@@ -34,6 +35,15 @@ class ParameterError(FwtheoryError, ValueError):
 class NumericalError(FwtheoryError, ArithmeticError):
     """Numerical trouble (quadrature not converged, overflow) that would
     otherwise surface as a silent NaN or inf."""
+
+
+class PrecisionLoss(NumericalError):
+    """A recursion lost its precision beyond layer ``valid_layers`` (the results of
+    layers 1..valid_layers are within tolerance)."""
+
+    def __init__(self, message, valid_layers):
+        super().__init__(message)
+        self.valid_layers = valid_layers
 
 
 class FwtheoryWarning(UserWarning):

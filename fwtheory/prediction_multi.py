@@ -27,7 +27,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .errors import NumericalError, ParameterError
+from .errors import NumericalError, ParameterError, PrecisionLoss
 from .gram import MAX_INPUTS, check_gram
 
 NAMES = ("K", "G1", "V", "Theta", "Theta1", "D", "F", "A", "B")
@@ -324,6 +324,74 @@ def _check(name, arr, layers):
                              "(several inputs)")
 
 
+#: largest estimated round-off error of a 1/n coefficient, relative to the largest
+#: entry of its correlator at that layer, that predict accepts
+ROUNDOFF_TOLERANCE = 1e-4
+
+
+def _affine_layers(comp, params, moms, theta0, x0, L):
+    """Theta^(l) and X^(l) = (G1, V, Theta1, D, F, A, B) at every layer from the
+    Gaussian expectations ``moms`` (L, n_moments): both recursions are affine."""
+    nth, nx = len(theta0), len(x0)
+    th_vals = comp.theta.values(params, moms)
+    Theta = np.empty((L, nth))
+    Theta[0] = theta0
+    const = comp.theta.col < 0
+    for layer in range(L - 1):
+        w = th_vals[layer] * np.where(const, 1.0, Theta[layer][comp.theta.col])
+        Theta[layer + 1] = np.bincount(comp.theta.row, weights=w, minlength=nth)
+    fl_vals = comp.fluct.values(params, moms, Theta)
+    X = np.empty((L, nx))
+    X[0] = x0
+    const = comp.fluct.col < 0
+    for layer in range(L - 1):
+        w = fl_vals[layer] * np.where(const, 1.0, X[layer][comp.fluct.col])
+        X[layer + 1] = np.bincount(comp.fluct.row, weights=w, minlength=nx)
+    return Theta, X
+
+
+#: factor applied to the perturbation estimate of the round-off (one random draw)
+ROUNDOFF_SAFETY = 10.0
+
+
+def _moment_relative_error(act):
+    """Relative error of the Gaussian expectations: ~float64 rounding for the exact
+    piecewise-linear path of :mod:`fwtheory.gauss_multi`, its quadrature rtol otherwise."""
+    return 8 * np.finfo(float).eps if act.kinks else 1e-10
+
+
+def _check_roundoff(comp, X, err, layers):
+    """NumericalError where the estimated round-off ``err`` of a 1/n coefficient exceeds
+    ROUNDOFF_TOLERANCE of its correlator's scale (the largest entry at that layer).
+
+    ``err`` is ROUNDOFF_SAFETY times the change of X when every Gaussian expectation
+    is multiplied by (1 + r xi), xi standard normal (seed 0) and r the expectations'
+    relative error (:func:`_moment_relative_error`): a stochastic estimate of how the
+    recursion amplifies their errors. A worst-case bound (sum of |terms| carried
+    through |M_l|) is useless here: it grows geometrically although the terms'
+    errors largely cancel. Amplification happens for kinked activations, whose
+    derivative moments use the inverse of the kernel between the inputs (the Hermite
+    form): as the inputs' correlation goes to 1 with depth, the terms grow like a power
+    of K's condition number and cancel (ReLU, cos 0.5, C_W = 2: terms ~1e10 at layer
+    30, ~3e13 at layer 80, where G1_01 ~ -13 keeps only ~2 digits)."""
+    pos, first = 0, None
+    for k in FLUCT:
+        nk = len(comp.components[k])
+        x, e = X[:, pos:pos + nk], err[:, pos:pos + nk]
+        pos += nk
+        scale = np.max(np.abs(x), axis=1)
+        bad = (e.max(axis=1) > ROUNDOFF_TOLERANCE * scale) & (e.max(axis=1) > 0)
+        if bad.any() and (first is None or int(np.argmax(bad)) < first[1]):
+            first = (k, int(np.argmax(bad)), e, scale)
+    if first is not None:
+        k, i, e, scale = first
+        raise PrecisionLoss(
+            f"{k} (several inputs) loses its precision at layer {int(layers[i])}: estimated "
+            f"round-off {e[i].max():.2g} against entries of size {scale[i]:.2g} (the kernel "
+            f"between the inputs is nearly singular, condition number growing with depth); "
+            f"use depth <= {int(layers[i]) - 1} for these inputs", valid_layers=int(layers[i]) - 1)
+
+
 def predict_gram(network, gram):
     """Multi-input correlators of ``network`` for the input Gram matrix ``gram``
     (m x m, m <= 4): a :class:`GramPrediction`. See the module docstring."""
@@ -371,25 +439,17 @@ def predict_gram(network, gram):
         except NumericalError as exc:
             raise NumericalError(f"Gaussian expectations at layers 1..{L}: {exc}") from exc
         moms = np.concatenate([moms, _extra_values(comp.monomials_extra, Kmat)], axis=1)
-        # 3. NTK mean (affine in Theta)
-        nth = len(comp.components["Theta"])
-        th_vals = comp.theta.values(params, moms)
-        Theta = np.empty((L, nth))
-        Theta[0] = init[slice(*offsets["Theta"])]
-        const = comp.theta.col < 0
-        for layer in range(L - 1):
-            w = th_vals[layer] * np.where(const, 1.0, Theta[layer][comp.theta.col])
-            Theta[layer + 1] = np.bincount(comp.theta.row, weights=w, minlength=nth)
+        # 3.-4. NTK mean (affine in Theta) and the 1/n coefficients; then again with every
+        # Gaussian expectation perturbed by its own relative error, which estimates the
+        # round-off of the result (_check_roundoff)
+        x0 = np.concatenate([init[slice(*offsets[k])] for k in FLUCT])
+        theta0 = init[slice(*offsets["Theta"])]
+        Theta, X = _affine_layers(comp, params, moms, theta0, x0, L)
         _check("Theta", Theta, layers)
-        # 4. the 1/n coefficients
-        nx = sum(len(comp.components[k]) for k in FLUCT)
-        fl_vals = comp.fluct.values(params, moms, Theta)
-        X = np.empty((L, nx))
-        X[0] = np.concatenate([init[slice(*offsets[k])] for k in FLUCT])
-        const = comp.fluct.col < 0
-        for layer in range(L - 1):
-            w = fl_vals[layer] * np.where(const, 1.0, X[layer][comp.fluct.col])
-            X[layer + 1] = np.bincount(comp.fluct.row, weights=w, minlength=nx)
+        noise = np.random.default_rng(0).standard_normal(moms.shape)
+        moms_perturbed = moms * (1.0 + _moment_relative_error(act) * noise)
+        _, X_perturbed = _affine_layers(comp, params, moms_perturbed, theta0, x0, L)
+        _check_roundoff(comp, X, ROUNDOFF_SAFETY * np.abs(X_perturbed - X), layers)
         flat = {"K": np.stack([Kmat[:, a, b] for a, b in kcomps], axis=1), "Theta": Theta}
         pos = 0
         for k in FLUCT:

@@ -59,7 +59,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import FwtheoryError, NumericalError, ParameterError
+from .errors import FwtheoryError, NumericalError, ParameterError, PrecisionLoss
 
 # preactivation (z) or NTK (H) slot of every index
 SLOTS = {"G1": "zz", "Theta1": "HH", "V": "zzzz", "A": "HHHH", "B": "HHHH", "D": "HHzz", "F": "HHzz"}
@@ -382,6 +382,13 @@ def _extended(network, gram, depth, extended, notes):
     while True:
         try:
             return predict(network.replace(depth=L), gram=gram)
+        except PrecisionLoss as exc:      # kinked activations, inputs correlating with depth
+            if exc.valid_layers < 8:
+                raise
+            notes.append(f"{network.ensemble}: the theory loses precision beyond layer {exc.valid_layers} "
+                         f"(prediction_multi round-off estimate); classified from layers 1..{exc.valid_layers}")
+            L = exc.valid_layers
+            continue
         except NumericalError as exc:
             smaller = max(L // 2, depth)
             if smaller == L or smaller < 8:
@@ -428,7 +435,7 @@ def saturation_gram(activation="tanh", C_b=0.0, C_W=1.0, width=64, depth=50, gra
                              allowed=f"an integer >= max(depth, 8) = {max(depth, 8)}")
     extended = max(extended, 8)
     if isinstance(gram, str):
-        from .mc.multi_input import parse_gram
+        from .gram import parse_gram
 
         gram = parse_gram(gram)
     base = {e: Network(activation, depth=depth, width=width, C_b=C_b, C_W=C_W, lambda_b=lambda_b,

@@ -272,3 +272,25 @@ def test_width_extrapolation_agrees_with_predict(activation, ensemble, cos):
         assert np.all(np.isfinite(c0)) and np.all(se[1:] > 0), name
         bad = np.abs(c0 - th) > 4 * se + 1e-9 * (1 + np.abs(th))
         assert not bad.any(), (name, np.argwhere(bad).tolist(), c0[bad], se[bad], th[bad])
+
+
+def test_relu_precision_loss_with_depth_is_reported_not_returned():
+    """ReLU's derivative moments use the inverse kernel between the inputs; as their
+    correlation -> 1 with depth the terms cancel (prediction_multi._check_roundoff).
+    predict raises PrecisionLoss at the first imprecise layer, and the layers it
+    accepts are stable: a 1e-13 change of the Gram matrix moves G1, Theta1, V there
+    by far less than the 1e-4 tolerance (it moved G1_01 by 1e-3 relative at layer 80,
+    where the old code returned such values silently)."""
+    from fwtheory.errors import PrecisionLoss
+
+    net = Network("relu", depth=200, width=64, C_W=2.0)
+    with pytest.raises(PrecisionLoss, match="^G1|^Theta1|^V|^D|^F|^A|^B") as info:
+        predict(net, gram=[[1.0, 0.5], [0.5, 1.0]])
+    valid = info.value.valid_layers
+    assert 30 <= valid <= 70, valid
+    shallower = net.replace(depth=valid - 5)     # the estimate is stochastic near its threshold
+    a = predict(shallower, gram=[[1.0, 0.5], [0.5, 1.0]])
+    b = predict(shallower, gram=[[1.0, 0.5 + 3e-13], [0.5 + 3e-13, 1.0]])
+    for k in ("G1", "Theta1", "V"):
+        x, y = np.asarray(a[k]), np.asarray(b[k])
+        assert np.max(np.abs(x - y)) <= 1e-4 * np.max(np.abs(x)), k
