@@ -33,11 +33,14 @@ ordered pairs (c, d), U-statistics over neurons i != k:
     b[P, c, d] mean_{i != k} H[a,b]_ik H[c,d]_ik
 
 b needs the Frobenius products <H[a,b], H[c,d]>: for c <= d those of the
-stored blocks (the p x p Gram matrix of the flattened blocks, one product), for
-c > d, H[c,d] = H[d,c]^T, those with a transposed off-diagonal block (on a
-diagonal block a = b the transpose changes nothing), one product against the
-transposes of the p - m off-diagonal blocks: (p + m(m-1)/2) p inner products of
-length n^2 per network and layer instead of p m^2.
+stored blocks (the p x p Gram matrix of the flattened blocks, one product); for
+c > d, H[c,d] = H[d,c]^T, and <X, Y^T> = <X, Y> - <A_X, A_Y>/2 with the
+antisymmetric parts A = H - H^T (zero on the diagonal blocks), whose
+n(n-1)/2 upper entries of the off-diagonal blocks enter one more small product:
+p(p+1)/2 + (p-m)(p-m+1)/2 inner products, of lengths n^2 and n(n-1)/2, per
+network and layer, instead of p m^2 of length n^2. f uses z_c^T H[a,b] (one
+n x n by n x m product per block) and the sum over i of H[a,b]_ii z_ic z_id
+folded in before a last p m x n by n x m product.
 
 :func:`propagate_multi` runs a block of k layers for each network of a chunk
 before it moves on to the next network, so that the p blocks of one network
@@ -75,15 +78,40 @@ def off_diagonal(pa, pb):
 
 @njit(**_JIT)
 def _stats_scratch(m, n, p, no):
-    """Work arrays of :func:`_stats_multi`: Sz, Th (p,), zp, hd (p, n), zt (n, m),
-    Yf (p n, m), Tb (no, n, n), Gt (no, p), pidx (m, m), oidx (p,)."""
-    return (np.empty(p), np.empty(p), np.empty((p, n)), np.empty((p, n)), np.empty((n, m)),
-            np.empty((p * n, m)), np.empty((no, n, n)), np.empty((no, p)), np.empty((m, m), np.int64),
-            np.empty(p, np.int64))
+    """Work arrays of :func:`_stats_multi`: Sz, Th (p,), zp, hd (p, n), Dg (p, p),
+    U (p m, n), Fm (p m, m), Ap (no, n(n-1)/2), pidx (m, m), oidx (p,)."""
+    return (np.empty(p), np.empty(p), np.empty((p, n)), np.empty((p, n)), np.empty((p, p)),
+            np.empty((p * m, n)), np.empty((p * m, m)), np.empty((no, n * (n - 1) // 2)),
+            np.empty((m, m), np.int64), np.empty(p, np.int64))
 
 
 @njit(**_JIT)
-def _stats_multi(z, H, pa, pb, po, out, Sz, Th, zp, hd, zt, Yf, Tb, Gt, pidx, oidx):
+def _pack_antisymmetric(Hb, out):
+    """out = the n(n-1)/2 entries i < k of Hb - Hb^T, in 8 x 8 tiles of the upper
+    triangle when 8 divides n, else row by row (any fixed order serves the inner
+    products they enter)."""
+    n = Hb.shape[0]
+    q = 0
+    if n % 8:
+        for i in range(n):
+            for k in range(i + 1, n):
+                out[q] = Hb[i, k] - Hb[k, i]
+                q += 1
+        return
+    for i0 in range(0, n, 8):
+        for i in range(i0, i0 + 8):          # diagonal tile
+            for k in range(i + 1, i0 + 8):
+                out[q] = Hb[i, k] - Hb[k, i]
+                q += 1
+        for k0 in range(i0 + 8, n, 8):       # full tiles right of it
+            for i in range(i0, i0 + 8):
+                for k in range(k0, k0 + 8):
+                    out[q + k - k0] = Hb[i, k] - Hb[k, i]
+                q += 8
+
+
+@njit(**_JIT)
+def _stats_multi(z, H, pa, pb, po, out, Sz, Th, zp, hd, Dg, U, Fm, Ap, pidx, oidx):
     """Statistics (module docstring) of one network: z (m, n), H (p, n, n) -> out (NS,)."""
     m, n = z.shape
     p = pa.shape[0]
@@ -122,53 +150,46 @@ def _stats_multi(z, H, pa, pb, po, out, Sz, Th, zp, hd, zt, Yf, Tb, Gt, pidx, oi
         for Q in range(P, p):
             c1 = _dot(zp[P], zp[Q])
             c2 = _dot(hd[P], hd[Q])
+            Dg[P, Q] = Dg[Q, P] = c2
             out[ozz + q] = (Sz[P] * Sz[Q] - c1) / pairs
             out[ohh + q] = (Th[P] * Th[Q] - c2) / pairs
             q += 1
         for Q in range(p):
             out[ohz + P * p + Q] = (Th[P] * Sz[Q] - _dot(hd[P], zp[Q])) / pairs
-    # f[P, c, d] = (z_c^T H[a,b] z_d - sum_i H[a,b]_ii z_ic z_id) / pairs, with
-    # Yf[P n + i, d] = (H[P] z_d)_i, one product for all blocks
-    for d in range(m):
-        for i in range(n):
-            zt[i, d] = z[d, i]
-    np.dot(H.reshape(p * n, n), zt, Yf)
+    # f[P, c, d] = (z_c^T H[P] z_d - sum_i H[P]_ii z_ic z_id) / pairs: rows P m + c of
+    # U = z_c^T H[P] - (H[P]_ii z_ic)_i (one product per block), then U z^T (one product)
+    for P in range(p):
+        UP = U[P * m:(P + 1) * m]
+        np.dot(z, H[P], UP)
+        for c in range(m):
+            Uc = UP[c]
+            for i in range(n):
+                Uc[i] -= hd[P, i] * z[c, i]
+    np.dot(U, z.T, Fm)
     for P in range(p):
         for c in range(m):
             for d in range(m):
-                s = 0.0
-                dg = 0.0
-                for i in range(n):
-                    zc = z[c, i]
-                    s += zc * Yf[P * n + i, d]
-                    dg += hd[P, i] * zc * z[d, i]
-                out[of + (P * m + c) * m + d] = (s - dg) / pairs
-    # b[P, c, d] = (<H[a,b], H[c,d]>_F - sum_i H[a,b]_ii H[c,d]_ii) / pairs: Gram matrix
-    # of the stored blocks, and products with the transposed off-diagonal blocks
+                out[of + (P * m + c) * m + d] = Fm[P * m + c, d] / pairs
+    # b[P, c, d] = (<H[a,b], H[c,d]>_F - sum_i H[a,b]_ii H[c,d]_ii) / pairs. c <= d: the
+    # Gram matrix Gd of the stored blocks (one product). c > d: H[c,d] = H[Q]^T for the
+    # off-diagonal Q = (d, c), and <H[P], H[Q]^T> = <H[P], H[Q]> - <A_P, A_Q>/2 with the
+    # antisymmetric parts A = H - H^T; for P diagonal <H[P], H[Q]^T> = <H[P], H[Q]>.
     X = H.reshape(p, n * n)
     Gd = np.dot(X, X.T)
     if no > 0:
-        for j in range(no):                      # Tb[j] = H[po[j]]^T, in 16 x 16 tiles
-            Hj = H[po[j]]
-            Tj = Tb[j]
-            for i0 in range(0, n, 16):
-                for k0 in range(0, n, 16):
-                    for i in range(i0, min(i0 + 16, n)):
-                        for k in range(k0, min(k0 + 16, n)):
-                            Tj[k, i] = Hj[i, k]
-        np.dot(Tb.reshape(no, n * n), X.T, Gt)
+        for j in range(no):
+            _pack_antisymmetric(H[po[j]], Ap[j])
+        Ga = np.dot(Ap, Ap.T)                    # sum_{i<k} A_P[i,k] A_Q[i,k] = <A_P, A_Q>/2
+    else:
+        Ga = np.zeros((0, 0))
     for P in range(p):
         for c in range(m):
             for d in range(m):
                 Q = pidx[c, d]
-                if c <= d:
-                    g = Gd[P, Q]
-                else:                            # H[c, d] = H[Q]^T
-                    g = Gt[oidx[Q], P]
-                dg = 0.0
-                for i in range(n):
-                    dg += hd[P, i] * hd[Q, i]
-                out[ob + (P * m + c) * m + d] = (g - dg) / pairs
+                g = Gd[P, Q]
+                if c > d and oidx[P] >= 0:
+                    g -= Ga[oidx[P], oidx[Q]]
+                out[ob + (P * m + c) * m + d] = (g - Dg[P, Q]) / pairs
 
 
 @njit(**_JIT)
