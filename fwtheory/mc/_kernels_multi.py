@@ -206,7 +206,8 @@ def stats_multi(z, H, pa, pb, po, out):
 def _block_plain(sc2, spa, spb, Hab, Wt, M, Y, out, symmetric, Wl, T):
     """out = W (spa spb^T o Hab) W^T with W = sc Wt^T (sc2 = sc^2). ``symmetric``
     (a diagonal block): the single-input kernel's arithmetic (lower rows by one
-    product, the top-left block by another, the top-right mirrored)."""
+    product, the top-left block by another with ``Wl`` = the columns :n/2 of Wt,
+    the top-right mirrored)."""
     n = spa.shape[0]
     for i in range(n):
         f = sc2 * spa[i]
@@ -218,9 +219,6 @@ def _block_plain(sc2, spa, spb, Hab, Wt, M, Y, out, symmetric, Wl, T):
     h = n // 2
     if symmetric and h > 0:
         np.dot(Y[h:], Wt, out[h:])
-        for i in range(n):
-            for k in range(h):
-                Wl[i, k] = Wt[i, k]
         np.dot(Y[:h], Wl, T)
         for i in range(h):
             Oi = out[i]
@@ -244,6 +242,9 @@ def _step_multi(code, slope, sc, gamma, lam_b, lam_W, z, H, s_given, sp_given, W
         layer_activations(code, slope, z[a], s_given[a], sp_given[a], s[a], sp[a])
     if gamma < 0.0:
         sc2 = sc * sc
+        for i in range(n):   # columns :n/2 of Wt, contiguous, for the diagonal blocks
+            for k in range(n // 2):
+                Wl[i, k] = Wt[i, k]
         for P in range(p):   # diagonal blocks: the single-input arithmetic
             a, b = pa[P], pb[P]
             _block_plain(sc2, sp[a], sp[b], H[P], Wt, M, Y, H_out[P], a == b, Wl, T)
