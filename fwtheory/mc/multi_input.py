@@ -370,7 +370,7 @@ def estimate_memory(network, m, workers=None):
     nsum = ns + p * (p + 1) + p * p
     count = n * n
     k = max(1, min(L - 1, _WEIGHT_BUFFER // (8 * C * count)))
-    work = (2 * p + m + 5) * n * n                       # H, its successor, transposes, A_a, M, Y, ...
+    work = (2 * p + m + 5) * n * n                       # H, its successor, A_a, M, Y, packed A, ...
     per_chunk = 8 * (C * (p * n * n + 3 * m * n) + work + (k + 2) * C * count + C * L * ns)
     return 2 * workers * per_chunk + 8 * TARGET_BLOCKS * L * nsum
 
