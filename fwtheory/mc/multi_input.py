@@ -69,6 +69,7 @@ GRAM_NAMES = ("K", "G1", "V", "Theta", "Theta1", "D", "F", "A", "B")
 RANK = {"K": 2, "G1": 2, "Theta": 2, "Theta1": 2, "V": 4, "D": 4, "F": 4, "A": 4, "B": 4}
 TARGET_BLOCKS = 200
 _FIRST_LAYER_BLOCK = 1 << 20
+_WEIGHT_BUFFER = 8 << 20      # bytes of weights drawn ahead for a block of layers (per worker)
 
 
 # ----------------------------------------------------------------- inputs
@@ -242,13 +243,29 @@ class _Plan:
     seeds: tuple
     pa: np.ndarray
     pb: np.ndarray
+    po: np.ndarray
     nstat: int
 
 
+def _layer_block(network, chunk, count):
+    """Layers per call of :func:`._kernels_multi.propagate_multi`: as many as keep the
+    pre-drawn weights of the chunk within ``_WEIGHT_BUFFER`` bytes (at least one; one
+    for custom activations, whose sigma and sigma' are evaluated outside the kernel)."""
+    if network.activation.code < 0:
+        return 1
+    return int(max(1, min(network.depth - 1, _WEIGHT_BUFFER // (8 * chunk * count))))
+
+
 def _simulate_chunk(plan, c):
-    """All layers of the networks of chunk ``c``: statistics (C, L, NS)."""
+    """All layers of the networks of chunk ``c``: statistics (C, L, NS).
+
+    Random draws, in this order: z^(1) (biases, then W x; the extra inputs from the
+    second stream), then per layer l = 2..L the biases (when C_b > 0) and the weight
+    normals, drawn for a block of layers before the kernel runs the block network by
+    network."""
     net, G = plan.network, plan.gram
     n, L, m = net.width, net.depth, G.shape[0]
+    p = plan.pa.shape[0]
     C = min(plan.chunk, plan.samples - c * plan.chunk)
     rng = chunk_generator(plan.seeds[c])
     aux = _aux_generator(plan.seeds[c])
@@ -258,26 +275,27 @@ def _simulate_chunk(plan, c):
 
     z = _buffer("gram_z", (C, m, n))
     z[:] = first_layer_multi(rng, aux, net, C, G)
-    H = _buffer("gram_H", (C, m, m, n, n))
+    H = _buffer("gram_H", (C, p, n, n))      # blocks a <= b (pairs plan.pa, plan.pb)
     H[:] = 0.0
     idx = np.arange(n)
-    for a in range(m):
-        for b in range(m):
-            H[:, a, b, idx, idx] = net.lambda_b + net.lambda_W * G[a, b]
-    _kernels_multi.stats_multi(z, H, plan.pa, plan.pb, stats[0])
-    z_next, H_next = _buffer("gram_z_next", (C, m, n)), _buffer("gram_H_next", (C, m, m, n, n))
+    for P in range(p):
+        H[:, P, idx, idx] = net.lambda_b + net.lambda_W * G[plan.pa[P], plan.pb[P]]
+    _kernels_multi.stats_multi(z, H, plan.pa, plan.pb, plan.po, stats[0])
     count = weight_normal_count(net.ensemble, n)
-    normals = _buffer("normals", (C, count))
+    k = _layer_block(net, C, count)
+    normals = _buffer("gram_normals", (k, C, count))
+    biases = _buffer("gram_biases", (k, C, n))
     gaussian_draws = net.ensemble in ("gaussian", "orthogonal")
     scratch = _buffer("uniforms", (uniform_scratch_size(C, count),)) if gaussian_draws else None
     haar = net.ensemble == "orthogonal"
     scale = math.sqrt(net.C_W) if haar else math.sqrt(net.C_W / n)
     gamma = -1.0 if net.residual is None else float(net.residual)
     none = np.empty((C, m, 0))
-    for l in range(1, L):
-        bias = draw_biases(rng, net.C_b, (C, n))
-        Rw = draw_weight_normals(rng, net.ensemble, C, n, out=normals, scratch=scratch)
-        Rw = Rw.reshape(C, -1)
+    for l0 in range(1, L, k):
+        nl = min(k, L - l0)
+        for j in range(nl):
+            biases[j] = draw_biases(rng, net.C_b, (C, n))
+            draw_weight_normals(rng, net.ensemble, C, n, out=normals[j], scratch=scratch)
         if act.code >= 0:
             s = sp = none
         else:
@@ -285,9 +303,8 @@ def _simulate_chunk(plan, c):
                 d = act.derivatives(z, 1)
             s, sp = np.ascontiguousarray(d[0]), np.ascontiguousarray(d[1])
         _kernels_multi.propagate_multi(act.code, act.slope, scale, gamma, haar, net.lambda_b, net.lambda_W,
-                                       z, H, s, sp, Rw, bias, z_next, H_next, stats[l], plan.pa, plan.pb)
-        z, z_next = z_next, z
-        H, H_next = H_next, H
+                                       z, H, s, sp, normals[:nl], biases[:nl], stats[l0:l0 + nl],
+                                       plan.pa, plan.pb, plan.po)
     return stats.transpose(1, 0, 2)
 
 
@@ -312,15 +329,19 @@ def _extend_factory(m):
 
 
 def estimate_memory(network, m, workers=None):
-    """Peak bytes: chunks in flight (2 per worker) with z, H (twice), the random
-    numbers and the statistics, plus the jackknife block sums."""
+    """Peak bytes: chunks in flight (2 per worker) with z, the p NTK blocks, the
+    kernel's work arrays, the random numbers of a block of layers and the
+    statistics, plus the jackknife block sums."""
     n, L = network.width, network.depth
     workers = workers or worker_count()
     C = _chunk_size(n)
     _, ns = _kernels_multi.stat_layout(m)
     p = m * (m + 1) // 2
     nsum = ns + p * (p + 1) + p * p
-    per_chunk = 8 * (C * (2 * m * m * n * n + 3 * m * n + 2 * n * n) + C * L * ns)
+    count = n * n
+    k = max(1, min(L - 1, _WEIGHT_BUFFER // (8 * C * count)))
+    work = (2 * p + m + 5) * n * n                       # H, its successor, A_a, M, Y, packed A, ...
+    per_chunk = 8 * (C * (p * n * n + 3 * m * n) + work + (k + 2) * C * count + C * L * ns)
     return 2 * workers * per_chunk + 8 * TARGET_BLOCKS * L * nsum
 
 
@@ -331,7 +352,8 @@ def _run(network, G, samples, seed, progress):
     root = np.random.SeedSequence(seed, spawn_key=(n,))
     pa, pb = _pairs(m)
     _, ns = _kernels_multi.stat_layout(m)
-    plan = _Plan(network, G, chunk, n_chunks, samples, tuple(root.spawn(n_chunks)), pa, pb, ns)
+    plan = _Plan(network, G, chunk, n_chunks, samples, tuple(root.spawn(n_chunks)), pa, pb,
+                 _kernels_multi.off_diagonal(pa, pb), ns)
     block = max(1, -(-samples // TARGET_BLOCKS))
     p = m * (m + 1) // 2
     sums = BlockSums(network.depth, block, -(-samples // block), n_sums=ns + p * (p + 1) + p * p,
