@@ -360,9 +360,16 @@ def _moment_relative_error(act):
     return 8 * np.finfo(float).eps if act.kinks else 1e-10
 
 
-def _check_roundoff(comp, X, err, layers):
+#: each 1/n coefficient's natural unit K^p Theta^q (PDLT normalizations: G1 ~ K, V ~ K^2, ...)
+_UNITS = {"G1": (1, 0), "V": (2, 0), "Theta1": (0, 1), "D": (1, 1), "F": (1, 1), "A": (0, 2), "B": (0, 2)}
+
+
+def _check_roundoff(comp, X, err, layers, units):
     """NumericalError where the estimated round-off ``err`` of a 1/n coefficient exceeds
-    ROUNDOFF_TOLERANCE of its correlator's scale (the largest entry at that layer).
+    ROUNDOFF_TOLERANCE of its correlator's scale at that layer: its largest entry, or
+    its natural unit K^p Theta^q (``units`` = the largest |K| and |Theta| entries per
+    layer) if that is larger, so that a correlator which vanishes (ReLU's G1 on one
+    input, deep-linear D) is judged against the size it would have.
 
     ``err`` is ROUNDOFF_SAFETY times the change of X when every Gaussian expectation
     is multiplied by (1 + r xi), xi standard normal (seed 0) and r the expectations'
@@ -379,7 +386,8 @@ def _check_roundoff(comp, X, err, layers):
         nk = len(comp.components[k])
         x, e = X[:, pos:pos + nk], err[:, pos:pos + nk]
         pos += nk
-        scale = np.max(np.abs(x), axis=1)
+        p, q = _UNITS[k]
+        scale = np.maximum(np.max(np.abs(x), axis=1), units[0] ** p * units[1] ** q)
         bad = (e.max(axis=1) > ROUNDOFF_TOLERANCE * scale) & (e.max(axis=1) > 0)
         if bad.any() and (first is None or int(np.argmax(bad)) < first[1]):
             first = (k, int(np.argmax(bad)), e, scale)
@@ -449,7 +457,8 @@ def predict_gram(network, gram):
         noise = np.random.default_rng(0).standard_normal(moms.shape)
         moms_perturbed = moms * (1.0 + _moment_relative_error(act) * noise)
         _, X_perturbed = _affine_layers(comp, params, moms_perturbed, theta0, x0, L)
-        _check_roundoff(comp, X, ROUNDOFF_SAFETY * np.abs(X_perturbed - X), layers)
+        units = (np.max(np.abs(Kmat.reshape(L, -1)), axis=1), np.max(np.abs(Theta), axis=1))
+        _check_roundoff(comp, X, ROUNDOFF_SAFETY * np.abs(X_perturbed - X), layers, units)
         flat = {"K": np.stack([Kmat[:, a, b] for a, b in kcomps], axis=1), "Theta": Theta}
         pos = 0
         for k in FLUCT:
