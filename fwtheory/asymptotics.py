@@ -15,6 +15,13 @@ Results (Gaussian weights): V/K^2 -> (2/3) l, G1 -> 1/(3 a_1); orthogonal
 weights: V/K^2 -> -2 (Day, Kahn, Roberts arXiv:2310.07765; docs/references.md item 6).
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from .activations import Activation
+
 __all__ = ["kstar0_asymptotics", "Asymptotics"]
 
 from dataclasses import dataclass
@@ -107,7 +114,8 @@ def _leading(expr, t):
     return sympy.simplify(c), p
 
 
-def kstar0_asymptotics(activation, ensemble="gaussian", lambda_b=0, lambda_W=1):
+def kstar0_asymptotics(activation: str | Activation, ensemble: Literal["gaussian", "orthogonal"] = "gaussian",
+                       lambda_b: Any = 0, lambda_W: Any = 1) -> Asymptotics:
     """Leading large-depth behaviour of all correlators for a K*=0-class activation."""
     from .activations import get_activation
 

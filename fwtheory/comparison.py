@@ -46,6 +46,17 @@ PDLT arXiv:2106.10165, docs/conventions.md):
   correlator, sample-index tuple and layer, :mod:`fwtheory.comparison_multi`.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .comparison_multi import GramComparison
+    from .mc.multi_input import GramSimulation
+    from .mc.sampling import Simulation
+    from .prediction import Prediction
+    from .prediction_multi import GramPrediction
+
 __all__ = ["compare", "Comparison", "TOLERANCE_RULE"]
 
 from dataclasses import dataclass, field
@@ -357,7 +368,8 @@ def _check_same_network(pred_net, sim_net):
                                            f"depth {sim_net.depth}")
 
 
-def compare(prediction, simulation, z=3.0, rel_tol=0.05):
+def compare(prediction: Prediction | GramPrediction, simulation: Simulation | GramSimulation, z: float = 3.0,
+            rel_tol: float = 0.05) -> Comparison | GramComparison:
     """Compare a prediction with a simulation of the same network.
 
     Parameters

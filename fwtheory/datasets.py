@@ -7,6 +7,10 @@ dependency: ``pip install "fwtheory[data]"``; without it :func:`load_digits`
 raises :class:`MissingDependencyError` saying so.
 """
 
+from __future__ import annotations
+
+from typing import Literal
+
 __all__ = ["MissingDependencyError", "load_digits"]
 
 import math
@@ -20,7 +24,8 @@ class MissingDependencyError(FwtheoryError, ImportError):
     """An optional dependency needed by the requested feature is not installed."""
 
 
-def load_digits(classes=10, input_norm=1.0, targets="onehot", n=None, seed=0):
+def load_digits(classes: int = 10, input_norm: float = 1.0, targets: Literal["onehot", "signed"] = "onehot",
+                n: int | None = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Inputs X (m, 64) and targets Y of the scikit-learn digits.
 
     Parameters

@@ -65,6 +65,16 @@ V_abab/(K_aa K_bb), classified with the same rule, and the finite-width ratios
 against the input cosine (:mod:`fwtheory.saturation_multi`).
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+    from .activations import Activation
+    from .saturation_multi import GramSaturationReport
+
 __all__ = ["saturation", "SaturationReport", "DepthBehaviour", "MonteCarloCheck",
            "classify_depth_behaviour", "saturation_depth", "BAND"]
 
@@ -648,10 +658,12 @@ def _progress(progress, total, label="saturation: simulate"):
     return progress, None
 
 
-def saturation(activation="tanh", C_b=0.0, C_W=1.0, width=64, depth=50,
-               ensembles=("gaussian", "orthogonal"), lambda_b=0.0, lambda_W=1.0,
-               simulate=False, samples=DEFAULT_SAMPLES, seed=0, progress=None, input_norm=1.0,
-               extended_depth=None, z=3.0, rel_tol=0.05, width_scan=True, gram=None):
+def saturation(activation: str | Activation = "tanh", C_b: float = 0.0, C_W: float = 1.0, width: int = 64,
+               depth: int = 50, ensembles: Sequence[str] = ("gaussian", "orthogonal"), lambda_b: float = 0.0,
+               lambda_W: float = 1.0, simulate: bool = False, samples: int = DEFAULT_SAMPLES, seed: int = 0,
+               progress: Any = None, input_norm: float = 1.0, extended_depth: int | None = None, z: float = 3.0,
+               rel_tol: float = 0.05, width_scan: bool = True,
+               gram: ArrayLike | None = None) -> SaturationReport | GramSaturationReport:
     """Classify how each 1/n ratio behaves with depth, for each weight ensemble.
 
     Parameters

@@ -16,6 +16,13 @@ the ReLU NTK closed forms of docs/references.md (item 7). Deep linear networks a
 a_+ = a_- = 1 (any C_W).
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .activations import Activation
+
 __all__ = ["scale_invariant_solution", "scale_invariant_slopes", "ExactSolution"]
 
 from dataclasses import dataclass
@@ -105,8 +112,9 @@ class ExactSolution:
         return "\n".join(lines)
 
 
-def scale_invariant_solution(activation, ensemble="gaussian", first_layer=None, C_W=None,
-                             lambda_b=0, lambda_W=1, input_norm=1):
+def scale_invariant_solution(activation: str | Activation, ensemble: str = "gaussian", first_layer: str | None = None,
+                             C_W: Any = None, lambda_b: Any = 0, lambda_W: Any = 1,
+                             input_norm: Any = 1) -> ExactSolution:
     """Exact depth profiles of all correlators for a scale-invariant activation with C_b = 0.
 
     ``C_W`` defaults to the critical value 1/A_2. Parameters may be numbers or sympy

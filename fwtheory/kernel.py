@@ -30,6 +30,14 @@ activations never load it, custom (sympy-expression) activations bring it
 with them wherever they are used.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+    from .activations import Activation
+
 __all__ = [
     "UNIVERSALITY_CLASSES",
     "InfiniteWidth",
@@ -233,7 +241,7 @@ def _raise_bad_kernel(k, layer, k_prev):
         "C_W is far below criticality for this depth")
 
 
-def infinite_width(network, input_norm=1.0):
+def infinite_width(network: Network, input_norm: float = 1.0) -> InfiniteWidth:
     r"""Per-layer kernel, mean NTK and susceptibilities of ``network`` for one input.
 
     Recursions of the kernel (PDLT Sec. 4.3 and eq. (4.8)), the mean NTK
@@ -319,7 +327,7 @@ class KernelMatrix:
         }
 
 
-def kernel_matrix(network, gram):
+def kernel_matrix(network: Network, gram: ArrayLike) -> KernelMatrix:
     r"""Kernel K^(l)_{ab} and mean NTK Theta^(l)_{ab} for m <= 4 inputs.
 
     PDLT eq. (4.8), Sec. 4.3 and Ch. 8 (multi-input forms)::
@@ -453,7 +461,7 @@ class FixedPoints:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
 
 
-def fixed_points(activation, C_b, C_W):
+def fixed_points(activation: str | Activation, C_b: float, C_W: float) -> FixedPoints:
     r"""Fixed points of K -> C_b + C_W <sigma^2>_K (PDLT Sec. 5.1).
 
     Sign changes of g(K) = C_b + C_W <sigma^2>_K - K on a logarithmic grid of
@@ -530,7 +538,7 @@ class Criticality:
                 "C_b": self.C_b, "C_W": self.C_W, "K_star": self.K_star, "details": dict(self.details)}
 
 
-def criticality(activation):
+def criticality(activation: str | Activation) -> Criticality:
     r"""Classify an activation and return its critical (C_b, C_W, K*).
 
     Recipe of docs/conventions.md, "Criticality" (PDLT Ch. 5), tried in this order:

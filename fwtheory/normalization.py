@@ -46,6 +46,14 @@ rows summing to zero. The Jacobian term grows without bound as eps -> 0
 (docs/order_chaos.md), so ``bn_eps`` is a parameter of the result.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+    from .activations import Activation
+
 __all__ = ["NORMALIZATIONS", "NormalizedKernels", "normalized_kernels", "layernorm_step",
            "batchnorm_step"]
 
@@ -211,8 +219,10 @@ class NormalizedKernels:
         return head + "\n".join(rows)
 
 
-def normalized_kernels(activation, gram, depth, C_b=0.0, C_W=1.0, lambda_b=0.0, lambda_W=1.0,
-                       normalization="layernorm", bn_eps=1e-2, rtol=1e-4):
+def normalized_kernels(activation: str | Activation, gram: ArrayLike, depth: int, C_b: float = 0.0, C_W: float = 1.0,
+                       lambda_b: float = 0.0, lambda_W: float = 1.0,
+                       normalization: Literal["none", "layernorm", "batchnorm"] = "layernorm",
+                       bn_eps: float = 1e-2, rtol: float = 1e-4) -> NormalizedKernels:
     """Kernel and mean NTK matrices over depth for a Gram matrix (module docstring).
 
     Parameters

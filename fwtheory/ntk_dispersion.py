@@ -25,6 +25,8 @@ lambda_b + lambda_W q0 is deterministic). Only the Gaussian and orthogonal
 ensembles of plain MLPs have derived recursions (``predict`` refuses the others).
 """
 
+from __future__ import annotations
+
 __all__ = ["NTKDispersion", "ntk_dispersion"]
 
 from dataclasses import dataclass, field
@@ -57,7 +59,7 @@ class NTKDispersion:
                 "variance": self.variance.tolist(), "relative": self.relative.tolist()}
 
 
-def ntk_dispersion(network, input_norm=1.0):
+def ntk_dispersion(network: Network, input_norm: float = 1.0) -> NTKDispersion:
     r"""std/mean over initializations of the NTK Theta(x, x) of one neuron, per layer.
 
     ``relative[l-1] = sqrt((A + 2 B)/n_{l-1}) / Theta`` at layer l (module

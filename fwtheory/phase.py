@@ -36,6 +36,15 @@ the ordered phase and to the identity in the chaotic phase (Jacot et al.); the a
 x_l = x_inf + A exp(-l / xi).
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+    from .activations import Activation
+
 __all__ = ["PhaseDiagram", "fixed_point", "chi_at", "edge_of_chaos", "jacot_coordinates",
            "from_jacot", "ntk_profile", "phase_diagram"]
 
@@ -111,7 +120,8 @@ def _regime(chi_perp, tol=_CRIT_TOL):
     return "ordered" if chi_perp < 1.0 else "chaotic"
 
 
-def edge_of_chaos(activation, C_b, input_norm=1.0, cw_range=(1e-3, 1e4)):
+def edge_of_chaos(activation: str | Activation, C_b: float, input_norm: float = 1.0,
+                  cw_range: tuple[float, float] = (1e-3, 1e4)) -> float | None:
     """C_W on the edge of chaos (chi_perp(q*) = 1) at bias variance ``C_b``, or None.
 
     Brent's method in C_W (module docstring); accurate to ~1e-10 relative.
@@ -505,8 +515,10 @@ def _safe_moment(act, K, power, dk):
         return out
 
 
-def phase_diagram(activation, cb_values=None, cw_values=None, input_norm=1.0, edge_cb=None,
-                  ntk_depth=40, gram=None, ntk_cb=None):
+def phase_diagram(activation: str | Activation, cb_values: Sequence[float] | None = None,
+                  cw_values: Sequence[float] | None = None, input_norm: float = 1.0,
+                  edge_cb: Sequence[float] | None = None, ntk_depth: int = 40, gram: ArrayLike | None = None,
+                  ntk_cb: Sequence[float] | None = None) -> PhaseDiagram:
     """Compute the phase diagram of ``activation`` (module docstring).
 
     Parameters

@@ -16,6 +16,14 @@ layer l is 1/n_{l-1}). ``precision="mpmath"`` runs the same compiled
 recursions with mpmath moments and arithmetic.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+    from .prediction_multi import GramPrediction
+
 __all__ = ["predict", "Prediction"]
 
 import numbers
@@ -209,7 +217,9 @@ class Prediction:
 
 
 # ------------------------------------------------------------------ evaluate
-def predict(network, input_norm=1.0, precision="float64", dps=30, progress=None, order=1, gram=None):
+def predict(network: Network, input_norm: float = 1.0, precision: Literal["float64", "mpmath"] = "float64",
+            dps: int = 30, progress: Any = None, order: Literal[1, 2] = 1,
+            gram: ArrayLike | None = None) -> Prediction | GramPrediction:
     """Leading-order correlators of ``network`` at every layer.
 
     Parameters

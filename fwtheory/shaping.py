@@ -42,6 +42,13 @@ edge-of-chaos initialization of the untransformed activation (PDLT criticality,
 at C_b = 0 from :func:`fwtheory.phase.edge_of_chaos`).
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from .activations import Activation
+
 __all__ = ["ShapedActivation", "shape_activation", "finite_width_cost", "METHODS"]
 
 import math
@@ -227,7 +234,8 @@ def _scale_free(act):
     return _scale_invariant_slopes(act) is not None
 
 
-def shape_activation(activation, depth, zeta=1.5, method="dks", eta=0.9, tau=0.3):
+def shape_activation(activation: str | Activation, depth: int, zeta: float = 1.5,
+                     method: Literal["dks", "tat"] = "dks", eta: float = 0.9, tau: float = 0.3) -> ShapedActivation:
     """Solve the DKS or TAT transformation of ``activation`` for D = ``depth`` nonlinear layers.
 
     Parameters

@@ -45,6 +45,13 @@ learned (their coefficient is set to 0; a singular Theta arises from repeated
 inputs, whose Theta(x*, X) has no component there either).
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
 __all__ = ["TrainedGP", "output_kernels", "trained_gp"]
 
 import math
@@ -175,8 +182,10 @@ def _gain(w, steps, time, eta_m):
     return g
 
 
-def trained_gp(network, X, Y, X_test=None, *, steps=None, learning_rate=None, time=None, loss="sum",
-               kernels=None):
+def trained_gp(network: Network, X: ArrayLike, Y: ArrayLike, X_test: ArrayLike | None = None, *,
+               steps: int | None = None, learning_rate: float | None = None, time: float | None = None,
+               loss: Literal["sum", "mean"] = "sum",
+               kernels: tuple[ArrayLike, ArrayLike] | None = None) -> TrainedGP:
     r"""Mean and covariance of trained outputs over initializations, infinite width.
 
     Lee et al. arXiv:1902.06720, Sec. 2 (module docstring), with the

@@ -53,6 +53,14 @@ The order/chaos boundary drawn in the heat maps is :func:`fwtheory.phase.edge_of
 (chi_perp(q*) = 1) at the study's C_b and q0.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .activations import Activation
+
 __all__ = ["ValidityStudy", "validity_study", "write_study", "probe_inputs", "SK_CW", "jackknife_cv",
            "init_dispersion"]
 
@@ -210,9 +218,11 @@ def _theory(activation, depth, width, n0, cb, cw, lambda_b, lambda_w, ensemble, 
     return out
 
 
-def validity_study(activation="relu", *, width=100, input_dim=None, depths=(5, 20), cw_values=(1.5, 2.5),
-                   cb=0.0, inits=40, steps=100, ensemble="gaussian", lambda_b=1.0, lambda_w=None,
-                   lr_scale=0.5, lr_rule="network", target_scale="kernel", seed=0, progress=None):
+def validity_study(activation: str | Activation = "relu", *, width: int = 100, input_dim: int | None = None,
+                   depths: Sequence[int] = (5, 20), cw_values: Sequence[float] = (1.5, 2.5), cb: float = 0.0,
+                   inits: int = 40, steps: int = 100, ensemble: str = "gaussian", lambda_b: float = 1.0,
+                   lambda_w: float | None = None, lr_scale: float = 0.5, lr_rule: str = "network",
+                   target_scale: str = "kernel", seed: int = 0, progress: Any = None) -> ValidityStudy:
     """Run the depth x C_W study (module docstring); returns a :class:`ValidityStudy`.
 
     ``lambda_w=None`` means lambda_W = width (the authors' standard

@@ -1,6 +1,14 @@
 """The ``fwtheory deconv`` report: NTK-diagonal images per regime, border profiles, depth,
 learning rates and kernel descent (definitions in :mod:`fwtheory.deconv.diagnostics`)."""
 
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..activations import Activation
+
 __all__ = ["DeconvReport", "deconv_report", "write_report"]
 
 from dataclasses import dataclass, field
@@ -44,8 +52,10 @@ class DeconvReport:
                 "ntk_diagonal": {r: {p: np.asarray(v).tolist() for p, v in d.items()} for r, d in self.images.items()}}
 
 
-def deconv_report(activation="tanh", C_b=0.1, dim=2, input_side=4, depth=4, stride=2, filter=4, padding=None,
-                  parametrization="zero-padding", max_depth=6, C_W=None) -> DeconvReport:
+def deconv_report(activation: str | Activation = "tanh", C_b: float = 0.1, dim: int = 2, input_side: int = 4,
+                  depth: int = 4, stride: int = 2, filter: int = 4, padding: int | None = None,
+                  parametrization: str = "zero-padding", max_depth: int = 6,
+                  C_W: Mapping[str, float] | None = None) -> DeconvReport:
     """Compute the report. ``C_W``: dict {regime: C_W} (default: 0.6, 1, 1.6 times the edge of chaos).
 
     Images use the diagonal recursion on the ``dim``-D grid; the full-matrix

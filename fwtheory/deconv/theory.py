@@ -47,6 +47,15 @@ Theta^{(L)} = sum_l [lambda_b^{(l)} B_l + lambda_W^{(l)} W_l]; ``contributions=T
 returns the matrices B_l, W_l.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+    from ..activations import Activation
+
 __all__ = ["DeconvKernels", "deconv_kernels", "make_input_gram"]
 
 from dataclasses import dataclass, field
@@ -137,9 +146,11 @@ class DeconvKernels:
                 "ntk_diagonal": self.ntk_diagonal.tolist()}
 
 
-def deconv_kernels(activation, architecture=None, *, C_b=0.0, C_W=1.0, lambda_b=0.0, lambda_W=1.0,
-                   input_norm=1.0, input_corr=0.0, input_gram=None, full=True, contributions=False,
-                   rtol=1e-9, **arch_options) -> DeconvKernels:
+def deconv_kernels(activation: str | Activation, architecture: Architecture | None = None, *, C_b: float = 0.0,
+                   C_W: float = 1.0, lambda_b: float | Sequence[float] = 0.0,
+                   lambda_W: float | Sequence[float] = 1.0, input_norm: float = 1.0, input_corr: float = 0.0,
+                   input_gram: ArrayLike | None = None, full: bool = True, contributions: bool = False,
+                   rtol: float = 1e-9, **arch_options: Any) -> DeconvKernels:
     """Kernel and NTK recursions of the module docstring, layer by layer.
 
     ``architecture``: an :class:`~fwtheory.deconv.geometry.Architecture`, or its

@@ -32,6 +32,16 @@ check it against finite differences of the network function.
 Errors are standard errors over the independent networks.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+    from ..activations import Activation
+    from ..deconv.geometry import Architecture
+
 __all__ = ["DeconvSimulation", "simulate_deconv", "network_function"]
 
 from dataclasses import dataclass, field
@@ -221,9 +231,12 @@ class DeconvSimulation:
                 "ntk_diagonal": None if self.Theta is None else self.ntk_diagonal.ravel().tolist()}
 
 
-def simulate_deconv(activation, architecture=None, *, channels=64, networks=16, seed=0, C_b=0.0, C_W=1.0,
-                    lambda_b=0.0, lambda_W=1.0, input_norm=1.0, input_corr=0.0, input_gram=None,
-                    input_channels=None, ntk="full", ntk_channels=1, **arch_options) -> DeconvSimulation:
+def simulate_deconv(activation: str | Activation, architecture: Architecture | None = None, *, channels: int = 64,
+                    networks: int = 16, seed: int = 0, C_b: float = 0.0, C_W: float = 1.0,
+                    lambda_b: float | Sequence[float] = 0.0, lambda_W: float | Sequence[float] = 1.0,
+                    input_norm: float = 1.0, input_corr: float = 0.0, input_gram: ArrayLike | None = None,
+                    input_channels: int | None = None, ntk: Literal["full", "diagonal"] | None = "full",
+                    ntk_channels: int = 1, **arch_options: Any) -> DeconvSimulation:
     """Sample ``networks`` deconvolutional networks with ``channels`` channels (module docstring).
 
     ``ntk``: 'full' (all pairs of output locations), 'diagonal' or None.

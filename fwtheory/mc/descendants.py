@@ -129,6 +129,11 @@ pairings and the 1/n normalizations used here are those written in
 and second-order adjoints (forward over reverse).
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
 __all__ = ["simulate_descendants", "DescendantSimulation", "forward_base", "network_stats_numpy",
            "estimate_memory", "STAT_NAMES"]
 
@@ -457,7 +462,8 @@ def _check_memory(network):
     refuse_if_too_big(network, estimate_memory(network), "depth")
 
 
-def simulate_descendants(network, samples, seed, pairs=8, input_norm=1.0, widths=None, progress=None):
+def simulate_descendants(network: Network, samples: int, seed: int, pairs: int = 8, input_norm: float = 1.0,
+                         widths: Sequence[int] | None = None, progress: Any = None) -> DescendantSimulation:
     """Monte Carlo estimates of the NTK-descendant statistics P, Q, R, S, T, U.
 
     Exact derivatives of every sampled network (Taylor mode for the dNTK and the

@@ -31,6 +31,14 @@ from its own child of ``np.random.SeedSequence(seed)``; means come with standard
 errors over networks.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+    from ..activations import Activation
+
 __all__ = ["NormalizedSimulation", "simulate_normalized"]
 
 from dataclasses import dataclass, field
@@ -217,9 +225,10 @@ class NormalizedSimulation:
         return out
 
 
-def simulate_normalized(activation, gram, depth, width, networks, seed, C_b=0.0, C_W=1.0,
-                        lambda_b=0.0, lambda_W=1.0, normalization="none", bn_eps=1e-2,
-                        ntk_neurons=32):
+def simulate_normalized(activation: str | Activation, gram: ArrayLike, depth: int, width: int, networks: int,
+                        seed: int, C_b: float = 0.0, C_W: float = 1.0, lambda_b: float = 0.0,
+                        lambda_W: float = 1.0, normalization: Literal["none", "layernorm", "batchnorm"] = "none",
+                        bn_eps: float = 1e-2, ntk_neurons: int = 32) -> NormalizedSimulation:
     """Sample ``networks`` networks (module docstring); return a :class:`NormalizedSimulation`."""
     act = get_activation(activation)
     if normalization not in _NORMS:

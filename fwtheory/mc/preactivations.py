@@ -33,6 +33,11 @@ so every estimate is unbiased; standard errors by the delete-one-block
 jackknife over networks (:func:`fwtheory.mc.estimators.jackknife`).
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
 __all__ = ["simulate_preactivations", "PreactivationSimulation", "KEYS", "estimate_memory"]
 
 import math
@@ -201,7 +206,8 @@ def _summarize(network, seed, input_norm, sums, requested, interrupted):
     return PreactivationSimulation(network=network, seed=seed, input_norm=input_norm, **fields)
 
 
-def simulate_preactivations(network, samples, seed, widths=None, input_norm=1.0, progress=None):
+def simulate_preactivations(network: Network, samples: int, seed: int, widths: Sequence[int] | None = None,
+                            input_norm: float = 1.0, progress: Any = None) -> PreactivationSimulation:
     """Monte Carlo estimates of E[z^2], V, U6 (and G1, E[z^4]) without the NTK.
 
     Parameters

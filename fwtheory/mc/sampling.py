@@ -33,6 +33,15 @@ numpy's bulk random fills release the GIL), so the random-number generation
 is parallel too and the numbers are bit-identical for any thread count.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+    from .multi_input import GramSimulation
+
 __all__ = ["simulate", "Simulation", "Extrapolation", "estimate_memory"]
 
 import math
@@ -346,7 +355,9 @@ def _summarize(network, seed, input_norm, sums, requested, interrupted):
 
 
 
-def simulate(network, samples, seed, widths=None, input_norm=1.0, progress=None, gram=None):
+def simulate(network: Network, samples: int, seed: int, widths: Sequence[int] | None = None,
+             input_norm: float = 1.0, progress: Any = None,
+             gram: ArrayLike | None = None) -> Simulation | GramSimulation:
     """Monte Carlo estimates of the single-input correlators, layer by layer.
 
     Parameters

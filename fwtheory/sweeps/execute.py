@@ -1,5 +1,13 @@
 """Running a sweep: serially, on a local Dask cluster, or on an existing scheduler."""
 
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .spec import SweepSpec
+
 __all__ = ["sweep", "SweepResult", "SweepProgress", "estimate_seconds", "local_worker_count",
            "WORKER_ENV"]
 
@@ -258,8 +266,10 @@ def _dashboard(client):
     return None
 
 
-def sweep(spec, out, *, seed=None, scheduler=None, client=None, serial=False, workers=None,
-          retry_failed=False, force=False, progress=None, stream=None):
+def sweep(spec: str | os.PathLike | Mapping[str, Any] | SweepSpec, out: str | os.PathLike, *, seed: int | None = None,
+          scheduler: str | None = None, client: Any = None, serial: bool = False, workers: int | None = None,
+          retry_failed: bool = False, force: bool = False, progress: bool | None = None,
+          stream: Any = None) -> SweepResult:
     """Run a sweep: every grid point of ``spec`` is one task of its verb, each
     finished task one JSON line appended to ``out``.
 

@@ -28,6 +28,13 @@ Only equal hidden widths are treated (n_l = n_{l-1} = n), the setting of the
 issue and of Day, Kahn, Roberts (arXiv:2310.07765) for orthogonal weights.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from .multi_input import MultiRecursion
+
 __all__ = ["derive", "Recursion", "expectation", "TARGETS", "NAMES", "ORDER2_NAMES", "ALL_NAMES",
            "dependency_graph"]
 
@@ -405,7 +412,8 @@ class Recursion:
         return printer.doprint(self.expr)
 
 
-def derive(name, ensemble="gaussian", inputs=1, order=None, layer="mlp"):
+def derive(name: str, ensemble: str | IIDEnsemble = "gaussian", inputs: int = 1, order: int | None = None,
+           layer: Literal["mlp", "residual"] = "mlp") -> Recursion | MultiRecursion:
     """Derive the single-input recursion of correlator ``name`` for ``ensemble``.
 
     ``name`` is one of K, G1, V, Theta, Theta1, D, F, A, B, P, Q, R, S, T, U

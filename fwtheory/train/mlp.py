@@ -26,6 +26,14 @@ since dz/dW^(l) is the rank-one matrix delta (x) s and <u (x) v, u' (x) v'>_F =
 (u . u')(v . v'): two Gram matrices per layer, no per-parameter Jacobian.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
 __all__ = ["mlp_forward", "forward", "backward", "gradient", "loss_and_gradient", "empirical_ntk",
            "Cache"]
 
@@ -159,7 +167,8 @@ def _backprop_rows(network, params, cache):
     return D
 
 
-def empirical_ntk(network, params, X, X2=None):
+def empirical_ntk(network: Network, params: Sequence[tuple[np.ndarray, np.ndarray]], X: ArrayLike,
+                  X2: ArrayLike | None = None) -> np.ndarray:
     """Exact empirical NTK J lambda J^T (see the module docstring).
 
     Parameters

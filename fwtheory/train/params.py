@@ -29,6 +29,8 @@ layer (again the theory's neurons 1..n_out of layer L).
 Parameters are a list of ``(W, b)`` pairs, one per layer, float64.
 """
 
+from __future__ import annotations
+
 __all__ = ["init_params", "layer_shapes", "check_params"]
 
 import math
@@ -81,7 +83,8 @@ def _weights(rng, ensemble, C_W, fan_out, fan_in, layer):
     return math.sqrt(C_W) * O[:fan_out]
 
 
-def init_params(network, input_dim=None, output_dim=1, seed=0):
+def init_params(network: Network, input_dim: int | None = None, output_dim: int = 1,
+                seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
     """Draw the parameters of ``network`` (see the module docstring).
 
     Parameters

@@ -18,6 +18,14 @@ drawn without replacement at every step, with the batch loss scaled by m / |B|
 (an unbiased estimate of dL/dtheta, so eta means the same in both).
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
 __all__ = ["train", "TrainingHistory", "linearized_outputs"]
 
 import math
@@ -154,8 +162,11 @@ def _progress(progress, steps):
     raise ParameterError("progress", "must be None, True, a callable or an object with update(k)")
 
 
-def train(network, X, Y, *, steps, learning_rate, batch_size=None, seed, record_steps=None,
-          X_test=None, output_dim=1, params=None, progress=None, record_ntk=True, blas_single_thread=False):
+def train(network: Network, X: ArrayLike, Y: ArrayLike, *, steps: int, learning_rate: float,
+          batch_size: int | None = None, seed: int, record_steps: Sequence[int] | None = None,
+          X_test: ArrayLike | None = None, output_dim: int = 1,
+          params: Sequence[tuple[np.ndarray, np.ndarray]] | None = None, progress: Any = None,
+          record_ntk: bool = True, blas_single_thread: bool = False) -> TrainingHistory:
     """Train ``network`` on (X, Y) with squared loss by gradient descent.
 
     Parameters

@@ -24,6 +24,11 @@ logic lives in this package so that it works from an installed fwtheory; the
 scripts in the repository's ``validation/`` directory are thin wrappers.
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
 __all__ = ["validate", "CLAIMS", "run_claim", "script_main"]
 
 import os
@@ -71,7 +76,8 @@ def run_claim(claim, quick=True, out_dir=DEFAULT_OUT_DIR, seed=0, verbose=True):
     return module.run(quick=quick, out_dir=out_dir, seed=seed, verbose=verbose)
 
 
-def validate(quick=True, out_dir=DEFAULT_OUT_DIR, seed=0, only=None, verbose=True):
+def validate(quick: bool = True, out_dir: str | os.PathLike = DEFAULT_OUT_DIR, seed: int = 0,
+             only: int | str | Iterable[int | str] | None = None, verbose: bool = True) -> dict[str, Any]:
     """Run the validation claims and write their JSON and PNG files.
 
     Parameters
