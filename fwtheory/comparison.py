@@ -76,8 +76,40 @@ _ORDER2_MEASURED = ("U6",)                 # order-2 correlators a simulation ca
 _ORDER2_RATIOS = ("U6/K^3",)
 
 
+class VerdictQueries:
+    """Queries shared by :class:`Comparison` and
+    :class:`fwtheory.comparison_multi.GramComparison`: they read ``layers``,
+    ``verdicts``, ``zscores`` and the class's own ``resolve_names``/``failures``."""
+
+    def agrees(self, names=None, layers=None):
+        """True when nothing compared disagrees ("n/a" is not a failure)."""
+        return not self.failures(names, layers)
+
+    def summary(self, names=None):
+        """{name: {"agree": k, "disagree": m, "n/a": j, "max_abs_z": z_max}} over
+        everything compared for each name (layers, and index tuples with several inputs)."""
+        out = {}
+        for name in self.resolve_names(names):
+            v = self.verdicts[name]
+            zs = np.abs(self.zscores[name][v != "n/a"])
+            out[name] = {"agree": int(np.sum(v == "agree")), "disagree": int(np.sum(v == "disagree")),
+                         "n/a": int(np.sum(v == "n/a")),
+                         "max_abs_z": float(np.max(zs)) if zs.size else None}
+        return out
+
+    def _layer_index(self, layers):
+        if layers is None:
+            return range(len(self.layers))
+        layers = [layers] if np.isscalar(layers) else list(layers)
+        index = {int(l): i for i, l in enumerate(self.layers)}
+        bad = [l for l in layers if int(l) not in index]
+        if bad:
+            raise ParameterError("layers", f"{bad} not in 1..{int(self.layers[-1])}")
+        return [index[int(l)] for l in layers]
+
+
 @dataclass(frozen=True, eq=False)
-class Comparison:
+class Comparison(VerdictQueries):
     """Result of :func:`compare`.
 
     Attributes
@@ -158,24 +190,9 @@ class Comparison:
         return [(name, int(self.layers[i]), self.verdicts[name][i])
                 for name in self.resolve_names(names) for i in idx]
 
-    def agrees(self, names=None, layers=None):
-        """True when no compared (quantity, layer) disagrees ("n/a" is not a failure)."""
-        return not self.failures(names, layers)
-
     def failures(self, names=None, layers=None):
         """List of (name, layer) pairs whose verdict is "disagree"."""
         return [(n, l) for n, l, v in self.entries(names, layers) if v == "disagree"]
-
-    def summary(self, names=None):
-        """{name: {"agree": k, "disagree": m, "n/a": j, "max_abs_z": z_max}}."""
-        out = {}
-        for name in self.resolve_names(names):
-            v = self.verdicts[name]
-            zs = np.abs(self.zscores[name][v != "n/a"])
-            out[name] = {"agree": int(np.sum(v == "agree")), "disagree": int(np.sum(v == "disagree")),
-                         "n/a": int(np.sum(v == "n/a")),
-                         "max_abs_z": float(np.max(zs)) if zs.size else None}
-        return out
 
     # ------------------------------------------------------------ output
     def header(self):
@@ -306,16 +323,6 @@ class Comparison:
                  f"n={'/'.join(map(str, self.widths))}, {self.samples} networks")
         return write_panels(path, panels, title=title)
 
-    # ------------------------------------------------------------ helpers
-    def _layer_index(self, layers):
-        if layers is None:
-            return range(len(self.layers))
-        layers = [layers] if np.isscalar(layers) else list(layers)
-        index = {int(l): i for i, l in enumerate(self.layers)}
-        bad = [l for l in layers if int(l) not in index]
-        if bad:
-            raise ParameterError("layers", f"{bad} not in 1..{int(self.layers[-1])}")
-        return [index[int(l)] for l in layers]
 
 
 def _round(x, digits):

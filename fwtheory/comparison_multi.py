@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._io import layer_ranges
-from .comparison import ROUNDING_FLOOR
+from .comparison import ROUNDING_FLOOR, TOLERANCE_RULE, VerdictQueries, _round
 from .errors import ParameterError
 
 NAMES = ("K", "G1", "V", "Theta", "Theta1", "D", "F", "A", "B")
@@ -51,7 +51,7 @@ def component_label(idx):
 
 
 @dataclass(frozen=True, eq=False)
-class GramComparison:
+class GramComparison(VerdictQueries):
     """Result of :func:`compare_gram`.
 
     Attributes
@@ -126,29 +126,12 @@ class GramComparison:
                 for name in self.resolve_names(names) for j, comp in enumerate(self.components[name])
                 for i in idx]
 
-    def agrees(self, names=None, layers=None):
-        """True when no compared (correlator, index tuple, layer) disagrees."""
-        return not self.failures(names, layers)
-
     def failures(self, names=None, layers=None):
         """List of (name, index tuple, layer) whose verdict is "disagree"."""
         return [(n, c, l) for n, c, l, v in self.entries(names, layers) if v == "disagree"]
 
-    def summary(self, names=None):
-        """{name: {"agree": k, "disagree": m, "n/a": j, "max_abs_z": z_max}} over components and layers."""
-        out = {}
-        for name in self.resolve_names(names):
-            v = self.verdicts[name]
-            zs = np.abs(self.zscores[name][v != "n/a"])
-            out[name] = {"agree": int(np.sum(v == "agree")), "disagree": int(np.sum(v == "disagree")),
-                         "n/a": int(np.sum(v == "n/a")),
-                         "max_abs_z": float(np.max(zs)) if zs.size else None}
-        return out
-
     # ------------------------------------------------------------ output
     def header(self):
-        from .comparison import TOLERANCE_RULE
-
         net = self.network
         gram = ";".join(",".join(f"{v:g}" for v in row) for row in self.gram)
         lines = [f"# {net.activation.name}, {net.ensemble} weights (first layer {net.first_layer}), "
@@ -205,8 +188,6 @@ class GramComparison:
         """Plain JSON: parameters, tolerance, and per correlator and index string
         ("0101") the arrays over layers (theory, measured, se, z, rel_error, verdict)."""
         from ._io import to_jsonable
-        from .comparison import TOLERANCE_RULE
-
         out = {"network": self.network.to_dict(), "gram": self.gram.tolist(), "inputs": self.inputs,
                "basis": self.basis, "widths": list(self.widths), "samples": self.samples, "seed": self.seed,
                "tolerance": {"rule": TOLERANCE_RULE, "z": self.z, "rel_tol": self.rel_tol},
@@ -251,20 +232,6 @@ class GramComparison:
                  f"n={'/'.join(map(str, self.widths))}, {self.samples} networks; lines theory, dots MC")
         return write_panels(path, panels, title=title)
 
-    def _layer_index(self, layers):
-        if layers is None:
-            return range(len(self.layers))
-        layers = [layers] if np.isscalar(layers) else list(layers)
-        index = {int(l): i for i, l in enumerate(self.layers)}
-        bad = [l for l in layers if int(l) not in index]
-        if bad:
-            raise ParameterError("layers", f"{bad} not in 1..{int(self.layers[-1])}")
-        return [index[int(l)] for l in layers]
-
-
-def _round(x, digits):
-    x = float(x)
-    return round(x, digits) if np.isfinite(x) else x
 
 
 def _check_pair(prediction, simulation):
