@@ -658,6 +658,27 @@ def _progress(progress, total, label="saturation: simulate"):
     return progress, None
 
 
+def check_scan(depth, width, ensembles, extended_depth, *, min_width, min_extended):
+    """The checked (depth, width, ensembles, extended depth) of a saturation run, or
+    ParameterError. Without ``extended_depth`` the theory runs to
+    max(depth, min(max(EXTENDED_FACTOR depth, min_extended), MAX_EXTENDED)), never
+    below 8 layers."""
+    depth = check_int("depth", depth, lower=1)
+    width = check_int("width", width, lower=min_width)
+    if isinstance(ensembles, str):
+        ensembles = (ensembles,)
+    ensembles = tuple(dict.fromkeys(str(e).lower() for e in ensembles))
+    if not ensembles or any(e not in ENSEMBLES for e in ensembles):
+        raise ParameterError("ensembles", f"must be a non-empty subset of {', '.join(ENSEMBLES)}, "
+                                          f"got {ensembles!r}")
+    if extended_depth is None:
+        extended = max(depth, min(max(EXTENDED_FACTOR * depth, min_extended), MAX_EXTENDED))
+    else:
+        extended = check_int("extended_depth", extended_depth, lower=max(depth, 8),
+                             allowed=f"an integer >= max(depth, 8) = {max(depth, 8)}")
+    return depth, width, ensembles, max(extended, 8)
+
+
 def saturation(activation: str | Activation = "tanh", C_b: float = 0.0, C_W: float = 1.0, width: int = 64,
                depth: int = 50, ensembles: Sequence[str] = ("gaussian", "orthogonal"), lambda_b: float = 0.0,
                lambda_W: float = 1.0, simulate: bool = False, samples: int = DEFAULT_SAMPLES, seed: int = 0,
@@ -722,20 +743,8 @@ def saturation(activation: str | Activation = "tanh", C_b: float = 0.0, C_W: flo
                                ensembles=ensembles, lambda_b=lambda_b, lambda_W=lambda_W,
                                extended_depth=extended_depth)
     start = time.monotonic()
-    depth = check_int("depth", depth, lower=1)
-    width = check_int("width", width, lower=2 if simulate else 1)
-    if isinstance(ensembles, str):
-        ensembles = (ensembles,)
-    ensembles = tuple(dict.fromkeys(str(e).lower() for e in ensembles))
-    if not ensembles or any(e not in ENSEMBLES for e in ensembles):
-        raise ParameterError("ensembles", f"must be a non-empty subset of {', '.join(ENSEMBLES)}, "
-                                          f"got {ensembles!r}")
-    if extended_depth is None:
-        extended = max(depth, min(max(EXTENDED_FACTOR * depth, MIN_EXTENDED), MAX_EXTENDED))
-    else:
-        extended = check_int("extended_depth", extended_depth, lower=max(depth, 8),
-                             allowed=f"an integer >= max(depth, 8) = {max(depth, 8)}")
-    extended = max(extended, 8)
+    depth, width, ensembles, extended = check_scan(depth, width, ensembles, extended_depth,
+                                                   min_width=2 if simulate else 1, min_extended=MIN_EXTENDED)
     if simulate:
         samples = check_int("samples", samples, lower=2)
         seed = check_int("seed", seed, lower=0)

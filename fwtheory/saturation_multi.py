@@ -414,30 +414,13 @@ def saturation_gram(activation="tanh", C_b=0.0, C_W=1.0, width=64, depth=50, gra
     GramSaturationReport
         ``.table()``, ``.to_dict()``, ``.plot(path)``, ``.plot_cosine(path)``, ``.write(out_dir)``.
     """
-    from .depth_saturation import EXTENDED_FACTOR, MAX_EXTENDED, classify_depth_behaviour
-    from .errors import check_int
-    from .network import DERIVED_ENSEMBLES, Network
-    from .prediction_multi import check_gram
+    from .depth_saturation import check_scan, classify_depth_behaviour
+    from .gram import check_gram
+    from .network import Network
 
     start = time.monotonic()
-    depth = check_int("depth", depth, lower=1)
-    width = check_int("width", width, lower=1)
-    if isinstance(ensembles, str):
-        ensembles = (ensembles,)
-    ensembles = tuple(dict.fromkeys(str(e).lower() for e in ensembles))
-    if not ensembles or any(e not in DERIVED_ENSEMBLES for e in ensembles):
-        raise ParameterError("ensembles", f"must be a non-empty subset of {', '.join(DERIVED_ENSEMBLES)}, "
-                                          f"got {ensembles!r}")
-    if extended_depth is None:
-        extended = max(depth, min(max(EXTENDED_FACTOR * depth, MIN_EXTENDED_GRAM), MAX_EXTENDED))
-    else:
-        extended = check_int("extended_depth", extended_depth, lower=max(depth, 8),
-                             allowed=f"an integer >= max(depth, 8) = {max(depth, 8)}")
-    extended = max(extended, 8)
-    if isinstance(gram, str):
-        from .gram import parse_gram
-
-        gram = parse_gram(gram)
+    depth, width, ensembles, extended = check_scan(depth, width, ensembles, extended_depth,
+                                                   min_width=1, min_extended=MIN_EXTENDED_GRAM)
     base = {e: Network(activation, depth=depth, width=width, C_b=C_b, C_W=C_W, lambda_b=lambda_b,
                        lambda_W=lambda_W, ensemble=e) for e in ensembles}
     G = check_gram(gram, base[ensembles[0]])
