@@ -332,22 +332,20 @@ ROUNDOFF_TOLERANCE = 1e-4
 def _affine_layers(comp, params, moms, theta0, x0, L):
     """Theta^(l) and X^(l) = (G1, V, Theta1, D, F, A, B) at every layer from the
     Gaussian expectations ``moms`` (L, n_moments): both recursions are affine."""
-    nth, nx = len(theta0), len(x0)
-    th_vals = comp.theta.values(params, moms)
-    Theta = np.empty((L, nth))
-    Theta[0] = theta0
-    const = comp.theta.col < 0
-    for layer in range(L - 1):
-        w = th_vals[layer] * np.where(const, 1.0, Theta[layer][comp.theta.col])
-        Theta[layer + 1] = np.bincount(comp.theta.row, weights=w, minlength=nth)
-    fl_vals = comp.fluct.values(params, moms, Theta)
-    X = np.empty((L, nx))
+    Theta = _iterate(comp.theta, comp.theta.values(params, moms), theta0, L)
+    return Theta, _iterate(comp.fluct, comp.fluct.values(params, moms, Theta), x0, L)
+
+
+def _iterate(terms, term_values, x0, L):
+    """X^(l+1) = sum_t term_values[l, t] X^(l)[col_t] (1 where col_t < 0), summed into
+    row_t: the affine layer map of :class:`_Terms`, from X^(1) = x0."""
+    X = np.empty((L, len(x0)))
     X[0] = x0
-    const = comp.fluct.col < 0
+    const = terms.col < 0
     for layer in range(L - 1):
-        w = fl_vals[layer] * np.where(const, 1.0, X[layer][comp.fluct.col])
-        X[layer + 1] = np.bincount(comp.fluct.row, weights=w, minlength=nx)
-    return Theta, X
+        w = term_values[layer] * np.where(const, 1.0, X[layer][terms.col])
+        X[layer + 1] = np.bincount(terms.row, weights=w, minlength=len(x0))
+    return X
 
 
 #: factor applied to the perturbation estimate of the round-off (one random draw)
