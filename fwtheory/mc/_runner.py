@@ -229,6 +229,19 @@ def summarize_sums(sums, estimator, keys, ratio_keys, requested, interrupted, no
                 samples_requested=requested, _sums=S, _counts=N)
 
 
+def usable_widths(results, planned):
+    """(interrupted, the results with >= 2 networks, notes, 1/n per usable width and
+    layer) of a width scan; layer 1's fan-in is input_dim, the others' the width."""
+    L = results[0].network.depth
+    interrupted = any(r.interrupted for r in results)
+    usable = [r for r in results if r.samples >= 2]
+    notes = [f"width {r.network.width}: {note}" for r in results for note in r.notes]
+    if interrupted:
+        notes.append(f"interrupted: {len(usable)} of {planned} widths have results")
+    inv_n = np.array([[1.0 / r.network.input_dim] + [1.0 / r.network.width] * (L - 1) for r in usable])
+    return interrupted, usable, notes, inv_n
+
+
 def combine_widths(results, planned, samples, keys, ratio_keys):
     """Width scan: weighted fits X(n) = c0 + c1/n (and, with three or more widths,
     c0 + c1/n + c2/n^2, chosen by :func:`.estimators.fit_widths`) per layer and
@@ -238,12 +251,7 @@ def combine_widths(results, planned, samples, keys, ratio_keys):
     from .sampling import Extrapolation
 
     L = results[0].network.depth
-    interrupted = any(r.interrupted for r in results)
-    usable = [r for r in results if r.samples >= 2]
-    notes = [f"width {r.network.width}: {note}" for r in results for note in r.notes]
-    if interrupted:
-        notes.append(f"interrupted: {len(usable)} of {planned} widths have results")
-    inv_n = np.array([[1.0 / r.network.input_dim] + [1.0 / r.network.width] * (L - 1) for r in usable])
+    interrupted, usable, notes, inv_n = usable_widths(results, planned)
     vals, errs, slopes, slope_errs, chi2, dof, pvals, model, fits = ({} for _ in range(9))
     sources = [(k, "values", "errors") for k in keys]
     sources += [(k, "ratios", "ratio_errors") for k in ratio_keys]

@@ -60,7 +60,7 @@ from ..network import Network
 from . import _kernels_multi
 from .ensembles import (chunk_generator, draw_biases, draw_weight_normals, standard_uniforms,
                         uniform_scratch_size, weight_normal_count)
-from ._runner import run_chunks, worker_count
+from ._runner import run_chunks, usable_widths, worker_count
 from ..gram import MAX_INPUTS
 from ..gram import check_gram as check_gram_shared
 from .estimators import BlockSums, fit_widths, jackknife
@@ -583,12 +583,7 @@ def _summarize(network, G, seed, sums, requested, interrupted):
 def _combine_widths(network, G, seed, samples, results, planned):
     """Width scan: per component, the fits of :func:`.estimators.fit_widths`."""
     L, m = network.depth, G.shape[0]
-    interrupted = any(r.interrupted for r in results)
-    usable = [r for r in results if r.samples >= 2]
-    notes = [f"width {r.network.width}: {note}" for r in results for note in r.notes]
-    if interrupted:
-        notes.append(f"interrupted: {len(usable)} of {planned} widths have results")
-    inv_n = np.array([[1.0 / r.network.input_dim] + [1.0 / r.network.width] * (L - 1) for r in usable])
+    interrupted, usable, notes, inv_n = usable_widths(results, planned)
     fitted = {k: {} for k in ("c0", "c0_se", "c1", "c1_se", "chi2", "dof", "p", "terms")}
     for name in GRAM_NAMES:
         shape = (L,) + (m,) * RANK[name]
