@@ -135,10 +135,7 @@ def _score_pair(act, q, c):
 
 def _expect2(f, q, c, kinks):
     cov = q * np.array([[1.0, c], [c, 1.0]])
-    try:
-        return float(gauss.expect_multi(f, cov, kinks=kinks, rtol=_MULTI_RTOL))
-    except NumericalError:
-        return float(gauss.expect_multi(f, cov, kinks=kinks, rtol=1e-10))
+    return float(gauss.expect_multi_relaxed(f, cov, kinks=kinks, rtols=(_MULTI_RTOL, 1e-10)))
 
 
 def c_map(activation, c, q=1.0, C_b=0.0, C_W=1.0, derivative=0):
@@ -255,10 +252,7 @@ def _pair_moments(act, q, c, s2, t2):
     def f(Z):
         d = act.derivatives(Z, 1)
         return np.stack([d[0, 0] * d[0, 1], d[1, 0] * d[1, 1]])
-    try:
-        v = gauss.expect_multi(f, cov, kinks=act.kinks, rtol=_MULTI_RTOL)
-    except NumericalError:
-        v = gauss.expect_multi(f, cov, kinks=act.kinks, rtol=1e-10)
+    v = gauss.expect_multi_relaxed(f, cov, kinks=act.kinks, rtols=(_MULTI_RTOL, 1e-10))
     return float(v[0]), float(v[1])
 
 

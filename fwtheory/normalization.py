@@ -67,38 +67,12 @@ from .activations import get_activation
 from .errors import NumericalError, ParameterError, check_int, check_real
 
 NORMALIZATIONS = ("none", "layernorm", "batchnorm")
-_S1, _S2, _T2 = (1, 0, 0, 0, 0), (2, 0, 0, 0, 0), (0, 2, 0, 0, 0)
-_PAIR_RTOLS = (1e-11, 1e-9, 1e-7)
+_S1 = (1, 0, 0, 0, 0)
 _QUIET = dict(over="ignore", invalid="ignore", divide="ignore", under="ignore")
 
 
-def _pair_moments(act, K):
-    """E[sigma_a sigma_b], E[sigma'_a sigma'_b] for all pairs (m, m) under N(0, K)."""
-    m = K.shape[0]
-    diag = gauss.expect_monomials(act, np.diag(K).copy(), [_S2, _T2])
-    ss, tt = np.diag(diag[0]).astype(float), np.diag(diag[1]).astype(float)
-
-    def pair(Z):
-        d = act.derivatives(Z, 1)
-        return np.stack([d[0, 0] * d[0, 1], d[1, 0] * d[1, 1]])
-
-    for a in range(m):
-        for b in range(a + 1, m):
-            sub = K[np.ix_((a, b), (a, b))]
-            for rtol in _PAIR_RTOLS:
-                try:
-                    v = gauss.expect_multi(pair, sub, kinks=act.kinks, rtol=rtol)
-                    break
-                except NumericalError:
-                    if rtol == _PAIR_RTOLS[-1]:
-                        raise
-            ss[a, b] = ss[b, a] = v[0]
-            tt[a, b] = tt[b, a] = v[1]
-    return ss, tt
-
-
 def _plain_step(act, K, Th, C_b, C_W, lam_b, lam_W):
-    ss, tt = _pair_moments(act, K)
+    ss, tt = gauss.pair_moments(act, K)
     return C_b + C_W * ss, lam_b + lam_W * ss + C_W * tt * Th
 
 
@@ -107,7 +81,7 @@ def layernorm_step(activation, K, Theta, C_b=0.0, C_W=1.0, lambda_b=0.0, lambda_
     act = get_activation(activation)
     K, Th = np.asarray(K, dtype=float), np.asarray(Theta, dtype=float)
     mu = gauss.expect_monomials(act, np.diag(K).copy(), [_S1])[0]
-    ss, tt = _pair_moments(act, K)
+    ss, tt = gauss.pair_moments(act, K)
     v = np.diag(ss) - mu * mu
     if not (np.all(np.isfinite(v)) and np.all(v > 1e-300)):
         raise NumericalError(f"LayerNorm: the activations have zero variance over neurons (v = {v})")
@@ -150,15 +124,11 @@ def batchnorm_step(activation, K, Theta, C_b=0.0, C_W=1.0, lambda_b=0.0, lambda_
     if m < 2:
         raise ParameterError("gram", "BatchNorm over the batch needs at least 2 inputs")
     f = _bn_integrand(act, m, Th, eps)
-    last = None
-    for r in (rtol, 10 * rtol, 100 * rtol):
-        try:
-            val, err = gauss.expect_multi(f, K, kinks=act.kinks, rtol=r, full_output=True)
-            break
-        except NumericalError as exc:
-            last = exc
-    else:
-        raise NumericalError(f"BatchNorm map: {last}")
+    try:
+        val, err = gauss.expect_multi_relaxed(f, K, kinks=act.kinks, rtols=(rtol, 10 * rtol, 100 * rtol),
+                                              full_output=True)
+    except NumericalError as exc:
+        raise NumericalError(f"BatchNorm map: {exc}") from None
     scale = np.maximum(np.abs(val), 1e-300)
     E = val.reshape(2, m, m)
     Kn = C_b + C_W * E[0]

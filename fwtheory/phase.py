@@ -285,27 +285,10 @@ def _ntk_matrix(net, G):
     Th = np.empty((L, m, m))
     Th[0] = lam_b + lam_W * G
 
-    def pair(Z):
-        dd = act.derivatives(Z, 1)
-        return np.stack([dd[0, 0] * dd[0, 1], dd[1, 0] * dd[1, 1]])
-
     for i in range(L - 1):
         if not (np.isfinite(K).all() and (np.diag(K) > 0).all()):
             raise NumericalError(f"kernel overflow at layer {i + 1}")
-        diag = gauss.expect_monomials(act, np.diag(K).copy(), [_S2, _T2])
-        ss, tt = np.diag(diag[0]), np.diag(diag[1])
-        for a in range(m):
-            for b in range(a + 1, m):
-                sub = K[np.ix_((a, b), (a, b))]
-                for rtol in (1e-11, 1e-9, 1e-7):
-                    try:
-                        v = gauss.expect_multi(pair, sub, kinks=act.kinks, rtol=rtol)
-                        break
-                    except NumericalError:
-                        if rtol == 1e-7:
-                            raise
-                ss[a, b] = ss[b, a] = v[0]
-                tt[a, b] = tt[b, a] = v[1]
+        ss, tt = gauss.pair_moments(act, K)
         Th[i + 1] = lam_b + lam_W * ss + C_W * tt * Th[i]
         K = C_b + C_W * ss
     if not np.isfinite(Th).all():
