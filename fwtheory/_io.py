@@ -12,7 +12,7 @@ before any computation starts.
 """
 
 __all__ = ["atomic_write_text", "atomic_write_bytes", "check_output_file", "check_output_dir",
-           "to_jsonable", "dumps_json", "format_table", "layer_ranges", "ProgressBar"]
+           "to_jsonable", "dumps_json", "format_table", "layer_ranges", "ProgressBar", "write_png_and_json"]
 
 import json
 import math
@@ -141,6 +141,16 @@ def to_jsonable(obj):
 
 def dumps_json(obj):
     return json.dumps(to_jsonable(obj), indent=2, allow_nan=False)
+
+
+def write_png_and_json(out_dir, stem, png, payload, parameter="path"):
+    """Write ``<stem>.png`` (the bytes ``png``) and ``<stem>.json`` (``payload`` by
+    :func:`dumps_json`) into ``out_dir`` atomically; return both paths. Write errors
+    name ``parameter``."""
+    png_path, json_path = os.path.join(out_dir, f"{stem}.png"), os.path.join(out_dir, f"{stem}.json")
+    atomic_write_bytes(png_path, png, parameter)
+    atomic_write_text(json_path, dumps_json(payload) + "\n", parameter)
+    return png_path, json_path
 
 
 def _fmt(v):

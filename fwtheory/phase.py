@@ -572,8 +572,6 @@ def phase_diagram(activation: str | Activation, cb_values: Sequence[float] | Non
 # ------------------------------------------------------------------ output
 def _render(diagram, dpi=110):
     """PNG bytes: chi_perp heat map with the edge of chaos, and the NTK depth profiles."""
-    import io
-
     from matplotlib import colors
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -630,19 +628,13 @@ def _render(diagram, dpi=110):
         bx.text(0.02, 0.02, "solid: plain; dashed: LayerNorm after each nonlinearity",
                 transform=bx.transAxes, fontsize=7)
     bx.grid(True, alpha=0.3)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
+    from .plotting import figure_png
+
+    return figure_png(fig)
 
 
 def write_diagram(diagram, out_dir=".", stem="phase"):
     """Write ``<stem>.png`` and ``<stem>.json`` into ``out_dir`` atomically; return both paths."""
-    import os
+    from ._io import write_png_and_json
 
-    from ._io import atomic_write_bytes, atomic_write_text, dumps_json
-
-    png = os.path.join(out_dir, f"{stem}.png")
-    js = os.path.join(out_dir, f"{stem}.json")
-    atomic_write_bytes(png, _render(diagram))
-    atomic_write_text(js, dumps_json(diagram.to_dict()) + "\n")
-    return png, js
+    return write_png_and_json(out_dir, stem, _render(diagram), diagram.to_dict())

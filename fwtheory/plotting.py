@@ -8,7 +8,7 @@ bytes, which are then written atomically (:func:`fwtheory._io.atomic_write_bytes
 matplotlib is imported only when a plot is made.
 """
 
-__all__ = ["Series", "Panel", "render_panels", "write_panels", "ENSEMBLE_COLORS"]
+__all__ = ["Series", "Panel", "render_panels", "write_panels", "figure_png", "ENSEMBLE_COLORS"]
 
 import io
 import math
@@ -69,8 +69,13 @@ def render_panels(panels, title=None, ncols=None, xlabel="layer $\\ell$", dpi=11
             ax.set_visible(False)
         if title:
             fig.suptitle(title, fontsize=11)
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png")
+        return figure_png(fig)
+
+
+def figure_png(fig, dpi=None):
+    """The PNG bytes of a matplotlib figure (``dpi``: None = the figure's own)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
     return buf.getvalue()
 
 

@@ -361,8 +361,6 @@ def validity_study(activation: str | Activation = "relu", *, width: int = 100, i
 # ------------------------------------------------------------------ output
 def _render(study, dpi=110):
     """PNG bytes: heat maps over (C_W, depth) of the three measurements, edge of chaos drawn."""
-    import io
-
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -410,19 +408,13 @@ def _render(study, dpi=110):
     fig.suptitle(f"{study.activation}, n = {s['width']}, C_b = {s['C_b']:g}, {s['ensemble']}, "
                  f"lambda_b = {s['lambda_b']:g}, lambda_W = {s['lambda_W']:g}, {s['inits']} inits, "
                  f"{s['steps']} steps: measured (theory); ordered left of the red line", fontsize=10)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
+    from .plotting import figure_png
+
+    return figure_png(fig)
 
 
 def write_study(study, out_dir=".", stem="validity"):
     """Write ``<stem>.png`` and ``<stem>.json`` into ``out_dir`` atomically; return both paths."""
-    import os
+    from ._io import write_png_and_json
 
-    from ._io import atomic_write_bytes, atomic_write_text, dumps_json
-
-    png = os.path.join(out_dir, f"{stem}.png")
-    js = os.path.join(out_dir, f"{stem}.json")
-    atomic_write_bytes(png, _render(study), "out_dir")
-    atomic_write_text(js, dumps_json(study.to_dict()) + "\n", "out_dir")
-    return png, js
+    return write_png_and_json(out_dir, stem, _render(study), study.to_dict(), "out_dir")

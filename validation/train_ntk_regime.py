@@ -38,6 +38,7 @@ import numpy as np
 
 from fwtheory import Network
 from fwtheory._io import ProgressBar, atomic_write_bytes, atomic_write_text, check_output_dir, dumps_json
+from fwtheory.plotting import figure_png
 from fwtheory.train import linearized_outputs, train
 
 DERIVED = {"ntk_change": -1.0, "mean_ntk_change": -1.0, "lin_gap": -1.0, "mean_lin_gap": -1.0}
@@ -235,12 +236,9 @@ def _plot(widths, rows, fits, path, activation):
     ax.legend(fontsize=7)
     ax.set_title(f"{activation} L=3: NTK-regime width exponents")
     fig.tight_layout()
-    import io
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120)
+    png = figure_png(fig, dpi=120)
     plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue(), "out_dir")
+    atomic_write_bytes(path, png, "out_dir")
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ import numpy as np
 from fwtheory import Network, predict
 from fwtheory._io import ProgressBar, atomic_write_bytes, atomic_write_text, check_output_dir, dumps_json
 from fwtheory.mc import simulate
+from fwtheory.plotting import figure_png
 from fwtheory.train import empirical_ntk, init_params, train
 
 DEPTH, WIDTH, M = 30, 64, 32
@@ -135,12 +136,9 @@ def _plot(out, path):
     ax.set_title(f"tanh at criticality, L={out['depth']}, n={out['width']}, {out['seeds']} seeds each")
     ax.legend()
     fig.tight_layout()
-    import io
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120)
+    png = figure_png(fig, dpi=120)
     plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue(), "out_dir")
+    atomic_write_bytes(path, png, "out_dir")
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ import numpy as np
 
 from fwtheory._io import atomic_write_bytes, atomic_write_text, dumps_json
 from fwtheory.mc.normalized import simulate_normalized
+from fwtheory.plotting import figure_png
 from fwtheory.normalization import normalized_kernels
 
 ACT = "sqrt(2)*Max(z, 0)"
@@ -93,7 +94,6 @@ def run(quick=False, out_dir=".", seed=0):
 
 
 def _plot(res):
-    import io
 
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -129,9 +129,7 @@ def _plot(res):
     bx.set_title("BatchNorm after the last nonlinearity (-1/(m-1) dotted)", fontsize=10)
     bx.grid(True, alpha=0.3)
     bx.legend(fontsize=7)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
+    return figure_png(fig)
 
 
 def acceptance(width=512, networks=100, seed=0, depth=10, bn_eps=0.01):

@@ -92,8 +92,6 @@ def deconv_report(activation: str | Activation = "tanh", C_b: float = 0.1, dim: 
 
 
 def _render(rep, dpi=100):
-    import io
-
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -127,19 +125,14 @@ def _render(rep, dpi=100):
     bx.set_title("border profile", fontsize=9)
     bx.legend(fontsize=6)
     bx.grid(True, alpha=0.3)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
+    from ..plotting import figure_png
+
+    return figure_png(fig)
 
 
 def write_report(rep, out_dir=".", stem="deconv"):
     """Write ``deconv.png`` and ``deconv.json`` atomically into ``out_dir``; return both paths."""
-    import os
-
-    from .._io import atomic_write_bytes, atomic_write_text, check_output_dir, dumps_json
+    from .._io import check_output_dir, write_png_and_json
 
     check_output_dir(out_dir, "out_dir")
-    png, js = os.path.join(out_dir, f"{stem}.png"), os.path.join(out_dir, f"{stem}.json")
-    atomic_write_bytes(png, _render(rep))
-    atomic_write_text(js, dumps_json(rep.to_dict()) + "\n")
-    return png, js
+    return write_png_and_json(out_dir, stem, _render(rep), rep.to_dict())

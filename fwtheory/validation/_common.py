@@ -3,7 +3,6 @@ figures and atomic output (JSON + PNG through :mod:`fwtheory._io`)."""
 
 __all__ = ["Report", "provenance", "claim_seed", "zscores", "new_figure", "save_figure"]
 
-import io
 import math
 import os
 import platform
@@ -105,9 +104,9 @@ def new_figure(nrows=1, ncols=1, size=(6.4, 4.2)):
 
 
 def save_figure(fig, path, dpi=110):
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    atomic_write_bytes(path, buf.getvalue())
+    from ..plotting import figure_png
+
+    atomic_write_bytes(path, figure_png(fig, dpi))
 
 
 # ------------------------------------------------------------ report
