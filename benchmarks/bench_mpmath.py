@@ -12,20 +12,12 @@ Run: python benchmarks/bench_mpmath.py [--depth 50] [--dps 30] [--activation tan
 """
 
 import argparse
-import statistics
 import time
 
 from fwtheory import Network, gauss, gauss_mp, predict
 from fwtheory.prediction import _compile
 
-
-def median_time(fn, repeat):
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+from _timing import median_time
 
 
 def main():

@@ -9,20 +9,16 @@
 Run: python benchmarks/bench_predict.py
 """
 
-import statistics
 import time
 
 from fwtheory import Network, predict
 
+from _timing import median_time
+
 
 def timed(fn, repeat=7):
     fn()  # warm-up: derivation, lambdify, quadrature tables
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return median_time(fn, repeat)
 
 
 def main():
